@@ -1,0 +1,207 @@
+//! The one place the Rhai engine is built: limits, sandbox, output routing,
+//! the module resolver and every built-in function.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rhai::module_resolvers::ModuleResolver;
+
+type SharedModule = Shared<Module>;
+use rhai::{Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position, Scope, Shared, AST};
+
+use crate::abort::Abort;
+use crate::context::Context;
+use crate::error::{Diagnostic, Error, Location, Result};
+use crate::sources::Sources;
+use crate::stdlib;
+
+const MAX_CALL_LEVELS: usize = 64;
+const MAX_STRING_SIZE: usize = 128 * 1024 * 1024;
+const MAX_ARRAY_SIZE: usize = 1_000_000;
+const MAX_MAP_SIZE: usize = 100_000;
+const MAX_MODULES: usize = 256;
+
+/// A built engine with the context its functions share and the text of
+/// every script it loaded.
+pub struct Session {
+    pub engine: Engine,
+    pub ctx: Arc<Context>,
+    pub sources: Arc<Mutex<Sources>>,
+}
+
+impl Session {
+    pub fn new(ctx: Arc<Context>) -> Result<Self> {
+        let sources = Arc::new(Mutex::new(Sources::default()));
+        let mut engine = Engine::new();
+        // Optimisation could call a native with constant arguments while
+        // compiling: a `terminate("i-1")` must never run during `check`.
+        engine.set_optimization_level(OptimizationLevel::None);
+        engine.set_strict_variables(true);
+        engine.set_fail_on_invalid_map_property(true);
+        engine.disable_symbol("eval");
+        engine.set_max_operations(ctx.settings.max_operations);
+        engine.set_max_call_levels(MAX_CALL_LEVELS);
+        engine.set_max_string_size(MAX_STRING_SIZE);
+        engine.set_max_array_size(MAX_ARRAY_SIZE);
+        engine.set_max_map_size(MAX_MAP_SIZE);
+        engine.set_max_modules(MAX_MODULES);
+
+        let c = ctx.clone();
+        engine.on_print(move |text| c.output.print(text));
+        let c = ctx.clone();
+        engine.on_debug(move |text, source, pos| {
+            let at = Location::new(source.unwrap_or("script"), pos)
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            c.output.warn(&format!("{at}{text}"));
+        });
+        let interrupt = ctx.runtime.interrupt().clone();
+        engine.on_progress(move |_| interrupt.is_set().then(Abort::interrupted_token));
+
+        crate::command::CmdResult::register(&mut engine);
+        crate::builtins::register(&mut engine, &ctx);
+        engine.register_static_module("local", crate::local::module(&ctx).into());
+
+        engine.set_module_resolver(Resolver {
+            sources: sources.clone(),
+            cache: Mutex::default(),
+        });
+
+        for file in stdlib::FILES {
+            sources.lock().unwrap_or_else(|p| p.into_inner()).insert(file.source, file.text);
+            let module = compile_module(&engine, file.source, file.text)?;
+            engine.register_global_module(module);
+        }
+
+        Ok(Self {
+            engine,
+            ctx,
+            sources,
+        })
+    }
+
+    pub fn sources(&self) -> Sources {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Compile a runbook file; the text is kept for error snippets.
+    pub fn compile_file(&self, path: &Path) -> Result<AST> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let name = path.display().to_string();
+        self.compile_text(&name, &text)
+    }
+
+    pub fn compile_text(&self, name: &str, text: &str) -> Result<AST> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, text);
+        let mut ast = self
+            .engine
+            .compile(text)
+            .map_err(|e| Error::Check(vec![Diagnostic::parse(name, &e)]))?;
+        ast.set_source(name);
+        Ok(ast)
+    }
+}
+
+/// A stdlib file as a module of functions. Stdlib files hold only function
+/// definitions, so evaluating one has no side effects.
+fn compile_module(engine: &Engine, source: &str, text: &str) -> Result<SharedModule> {
+    let mut ast = engine
+        .compile(text)
+        .map_err(|e| Error::Check(vec![Diagnostic::parse(source, &e)]))?;
+    ast.set_source(source);
+    let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+        .map_err(|e| Error::from_eval(source, &e))?;
+    module.set_id(source);
+    Ok(module.into())
+}
+
+/// Where `import "path"` looks: the stdlib by name, then files beside the
+/// importing script. Nothing outside that directory tree, no absolute paths.
+pub fn import_path(importer: Option<&str>, path: &str) -> std::result::Result<PathBuf, String> {
+    let relative = Path::new(path);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "import \"{path}\": only stdlib modules and files beside the runbook can be imported (no absolute paths or `..`)"
+        ));
+    }
+    let dir = importer
+        .map(Path::new)
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut file = dir.join(relative);
+    if file.extension().is_none() {
+        file.set_extension("rhai");
+    }
+    Ok(file)
+}
+
+struct Resolver {
+    sources: Arc<Mutex<Sources>>,
+    cache: Mutex<HashMap<String, SharedModule>>,
+}
+
+impl ModuleResolver for Resolver {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> std::result::Result<SharedModule, Box<EvalAltResult>> {
+        let fail = |message: String| -> Box<EvalAltResult> {
+            EvalAltResult::ErrorInModule(path.into(), EvalAltResult::ErrorRuntime(Dynamic::from(message), pos).into(), pos).into()
+        };
+        let (name, text) = match stdlib::find(path) {
+            Some(file) => (file.source.to_string(), file.text.to_string()),
+            None => {
+                let file = import_path(source, path).map_err(fail)?;
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| fail(format!("import \"{path}\": {}: {e}", file.display())))?;
+                (file.display().to_string(), text)
+            }
+        };
+        if let Some(module) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
+            return Ok(module.clone());
+        }
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), text.clone());
+        let mut ast = engine
+            .compile(&text)
+            .map_err(|e| fail(format!("{name}: {e}")))?;
+        ast.set_source(name.clone());
+        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
+        module.set_id(name.clone());
+        let module: SharedModule = module.into();
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name, module.clone());
+        Ok(module)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::import_path;
+
+    #[test]
+    fn imports_stay_beside_the_runbook() {
+        assert_eq!(
+            import_path(Some("runbooks/db.rhai"), "lib/common").unwrap(),
+            std::path::PathBuf::from("runbooks/lib/common.rhai")
+        );
+        assert!(import_path(Some("runbooks/db.rhai"), "../secret").is_err());
+        assert!(import_path(Some("runbooks/db.rhai"), "/etc/passwd").is_err());
+    }
+}

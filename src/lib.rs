@@ -1,0 +1,92 @@
+//! opsh: an ops shell. Runbooks in Rhai drive EC2, S3, SSH and local commands.
+
+mod abort;
+mod api;
+mod builtins;
+mod check;
+mod cli;
+mod command;
+mod config;
+mod context;
+mod doc;
+mod engine;
+mod error;
+mod list;
+mod local;
+mod options;
+mod output;
+mod prompt;
+mod quote;
+mod repl;
+mod run;
+mod runtime;
+mod sources;
+mod stdlib;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::config::Settings;
+use crate::context::Context;
+use crate::engine::Session;
+use crate::error::{exit, Error};
+
+/// Run opsh with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    init_tracing(cli.common.verbose);
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "opsh", &mut std::io::stdout());
+        return exit::OK;
+    }
+    let session = match start(&cli) {
+        Ok(session) => session,
+        Err(err) => {
+            eprint!("{}", err.render(&Default::default()));
+            return err.exit_code();
+        }
+    };
+    let result = match &cli.command {
+        Command::Run { file, function, args } => run::run(&session, file, function.as_deref(), args),
+        Command::Repl { file } => repl::repl(&session, file.as_deref()),
+        Command::Check { files } => run::check_files(&session, files),
+        Command::List { file } => list::list(&session, file),
+        Command::Doc { name } => doc::doc(&session, name.as_deref()),
+        Command::Completions { .. } => Ok(()),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            eprint!("{}", err.render(&session.sources()));
+            err.exit_code()
+        }
+    }
+}
+
+fn start(cli: &Cli) -> Result<Session, Error> {
+    let settings = Settings::from_args(&cli.common)?;
+    let runtime = runtime::Runtime::new().map_err(|e| Error::usage(format!("cannot start the async runtime: {e}")))?;
+    Session::new(Context::new(settings, runtime))
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "opsh=info,warn",
+        2 => "opsh=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,154 @@
+//! Everything opsh writes. With `--output json`, stdout carries only JSON
+//! documents; script prints and streamed command output go to stderr.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use rhai::Dynamic;
+
+use crate::cli::OutputFormat;
+
+pub struct Output {
+    format: OutputFormat,
+    // Lines from parallel hosts must not interleave mid-line.
+    lock: Mutex<()>,
+}
+
+impl Output {
+    pub fn new(format: OutputFormat) -> Self {
+        Self {
+            format,
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn write(&self, to_stderr: bool, text: &str) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed pipe (e.g. `| head`) must not kill the runbook mid-action.
+        if to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+    }
+
+    /// Text a script prints: data in text mode, commentary in JSON mode.
+    pub fn print(&self, text: &str) {
+        self.write(self.format == OutputFormat::Json, text);
+    }
+
+    pub fn info(&self, text: &str) {
+        self.write(true, &format!("▸ {text}"));
+    }
+
+    pub fn warn(&self, text: &str) {
+        self.write(true, &format!("warning: {text}"));
+    }
+
+    /// One line of a running command's output, prefixed with where it runs.
+    pub fn stream(&self, origin: &str, line: &str, is_stderr: bool) {
+        let to_stderr = is_stderr || self.format == OutputFormat::Json;
+        self.write(to_stderr, &format!("{origin} | {line}"));
+    }
+
+    /// A final result (the return value of `opsh run FILE FUNCTION`).
+    pub fn value(&self, value: &Dynamic) {
+        match self.format {
+            OutputFormat::Json => {
+                let json = serde_json::to_string_pretty(&to_json(value)).unwrap_or_default();
+                self.write(false, &json);
+            }
+            OutputFormat::Text => {
+                if let Some(text) = render_text(value) {
+                    self.write(false, &text);
+                }
+            }
+        }
+    }
+
+    /// A JSON document for stdout (listings, check results).
+    pub fn json(&self, value: &serde_json::Value) {
+        self.write(false, &serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+}
+
+/// How a value reads in text mode: strings as they are, `()` not at all,
+/// anything structured as indented JSON.
+pub fn render_text(value: &Dynamic) -> Option<String> {
+    if value.is_unit() {
+        return None;
+    }
+    if value.is_string() {
+        return Some(value.to_string());
+    }
+    if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
+        return Some(result.to_string());
+    }
+    match to_json(value) {
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            serde_json::to_string_pretty(&to_json(value)).ok()
+        }
+        _ => Some(value.to_string()),
+    }
+}
+
+/// Any script value as JSON; opsh's own types by their fields.
+pub fn to_json(value: &Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if value.is_unit() {
+        return Value::Null;
+    }
+    if let Ok(b) = value.as_bool() {
+        return Value::Bool(b);
+    }
+    if let Ok(i) = value.as_int() {
+        return Value::from(i);
+    }
+    if let Ok(f) = value.as_float() {
+        return serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
+    }
+    if value.is_string() {
+        return Value::String(value.to_string());
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return Value::Array(array.iter().map(to_json).collect());
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        );
+    }
+    if let Some(blob) = value.read_lock::<rhai::Blob>() {
+        return Value::Array(blob.iter().map(|b| Value::from(*b)).collect());
+    }
+    if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
+        return serde_json::to_value(&*result).unwrap_or(Value::Null);
+    }
+    Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_and_arrays_become_json() {
+        let mut map = rhai::Map::new();
+        map.insert("n".into(), Dynamic::from(3_i64));
+        map.insert("list".into(), Dynamic::from(vec![Dynamic::from("a"), Dynamic::TRUE]));
+        let json = to_json(&Dynamic::from(map));
+        assert_eq!(json, serde_json::json!({"n": 3, "list": ["a", true]}));
+    }
+
+    #[test]
+    fn unit_renders_nothing() {
+        assert_eq!(render_text(&Dynamic::UNIT), None);
+        assert_eq!(render_text(&Dynamic::from("hi")).as_deref(), Some("hi"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The bridge from synchronous Rhai functions to async AWS and SSH calls,
+//! and the Ctrl-C handling that cancels the call in flight.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rhai::EvalAltResult;
+use tokio::sync::watch;
+
+use crate::abort::Abort;
+
+/// Raised once by the first Ctrl-C; a second Ctrl-C exits at once.
+#[derive(Clone)]
+pub struct Interrupt {
+    rx: watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    pub fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Resolves when Ctrl-C is pressed.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        // The sender lives as long as the runtime; an error means shutdown.
+        let _ = rx.wait_for(|set| *set).await;
+    }
+}
+
+pub struct Runtime {
+    rt: tokio::runtime::Runtime,
+    interrupt: Interrupt,
+}
+
+impl Runtime {
+    pub fn new() -> std::io::Result<Arc<Self>> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let (tx, rx) = watch::channel(false);
+        let presses = Arc::new(AtomicUsize::new(0));
+        rt.spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if presses.fetch_add(1, Ordering::SeqCst) > 0 {
+                    eprintln!("\ninterrupted again: exiting now");
+                    std::process::exit(crate::error::exit::INTERRUPTED);
+                }
+                eprintln!("\ninterrupted: stopping (press Ctrl-C again to exit at once)");
+                let _ = tx.send(true);
+            }
+        });
+        Ok(Arc::new(Self {
+            rt,
+            interrupt: Interrupt { rx },
+        }))
+    }
+
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
+    }
+
+    /// Run `fut` to completion, or until Ctrl-C, which drops it (ending
+    /// child processes and remote commands it owns) and stops the runbook.
+    pub fn block_on<T>(&self, fut: impl Future<Output = T>) -> Result<T, Box<EvalAltResult>> {
+        if self.interrupt.is_set() {
+            return Err(Abort::interrupted());
+        }
+        let interrupt = self.interrupt.clone();
+        self.rt.block_on(async move {
+            tokio::select! {
+                biased;
+                _ = interrupt.wait() => Err(Abort::interrupted()),
+                value = fut => Ok(value),
+            }
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.rt.handle()
+    }
+}
