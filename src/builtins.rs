@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 
 use crate::api::func;
 use crate::context::Context;
-use crate::options::{runtime_error, RhaiResult};
+use crate::options::{RhaiResult, runtime_error};
 use crate::prompt::{self, Ask};
 
 const ASK_OPTIONS: &[&str] = &["key", "fallback"];
@@ -27,23 +27,25 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     )
     .register_into_engine(engine, |text: &str| crate::quote::quote(text));
 
+    // Rhai's own sleep blocks the thread; these take its place so Ctrl-C
+    // cuts a wait short.
+    let sleep_doc = "Pause for `seconds` (integer or decimal); Ctrl-C cuts it short.";
     let c = ctx.clone();
-    func(
-        "sleep",
-        &["seconds: Number", "()"],
-        "Pause for `seconds` (integer or decimal); Ctrl-C cuts it short.",
-    )
-    .register_into_engine(engine, move |seconds: Dynamic| -> RhaiResult<()> {
-        let secs = seconds
-            .as_int()
-            .map(|i| i as f64)
-            .or_else(|_| seconds.as_float())
-            .map_err(|_| runtime_error(format!("sleep: seconds must be a number, not {}", seconds.type_name())))?;
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(runtime_error(format!("sleep: {secs} is not a number of seconds")));
-        }
-        c.runtime.block_on(tokio::time::sleep(Duration::from_secs_f64(secs)))
-    });
+    func("sleep", &["seconds: int", "()"], sleep_doc)
+        .register_into_engine(engine, move |seconds: rhai::INT| sleep(&c, seconds as f64));
+    let c = ctx.clone();
+    func("sleep", &["seconds: float", "()"], sleep_doc)
+        .register_into_engine(engine, move |seconds: rhai::FLOAT| sleep(&c, seconds));
+}
+
+fn sleep(ctx: &Context, seconds: f64) -> RhaiResult<()> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(runtime_error(format!(
+            "sleep: {seconds} is not a number of seconds"
+        )));
+    }
+    ctx.runtime
+        .block_on(async move { tokio::time::sleep(Duration::from_secs_f64(seconds)).await })
 }
 
 fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
@@ -52,43 +54,60 @@ fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
         then the terminal, then `fallback`. With no terminal and no answer the run stops (exit 3).\n\
         Example: if confirm(\"Restart nginx?\", #{ key: \"restart\", fallback: false }) { ... }";
     let c = ctx.clone();
-    func("confirm", &["question: String", "bool"], confirm_doc).register_into_engine(
-        engine,
-        move |q: &str| prompt::confirm(&c, &Ask::plain(q)),
-    );
+    func("confirm", &["question: String", "bool"], confirm_doc)
+        .register_into_engine(engine, move |q: &str| prompt::confirm(&c, &Ask::plain(q)));
     let c = ctx.clone();
-    func("confirm", &["question: String", "options: Map", "bool"], confirm_doc).register_into_engine(
-        engine,
-        move |q: &str, opts: Map| prompt::confirm(&c, &Ask::new("confirm", q, opts, ASK_OPTIONS)?),
-    );
+    func(
+        "confirm",
+        &["question: String", "options: Map", "bool"],
+        confirm_doc,
+    )
+    .register_into_engine(engine, move |q: &str, opts: Map| {
+        prompt::confirm(&c, &Ask::new("confirm", q, opts, ASK_OPTIONS)?)
+    });
 
     let prompt_doc = "Ask for a line of text. Answered by --var KEY=VALUE, then the terminal, then `fallback`.\n\
         Options: key, fallback, secret (never echoed, never logged).\n\
         Example: let branch = prompt(\"Branch to deploy?\", #{ key: \"branch\", fallback: \"main\" });";
     let c = ctx.clone();
-    func("prompt", &["question: String", "String"], prompt_doc).register_into_engine(
-        engine,
-        move |q: &str| prompt::prompt(&c, &Ask::plain(q)),
-    );
+    func("prompt", &["question: String", "String"], prompt_doc)
+        .register_into_engine(engine, move |q: &str| prompt::prompt(&c, &Ask::plain(q)));
     let c = ctx.clone();
-    func("prompt", &["question: String", "options: Map", "String"], prompt_doc).register_into_engine(
-        engine,
-        move |q: &str, opts: Map| prompt::prompt(&c, &Ask::new("prompt", q, opts, PROMPT_OPTIONS)?),
-    );
+    func(
+        "prompt",
+        &["question: String", "options: Map", "String"],
+        prompt_doc,
+    )
+    .register_into_engine(engine, move |q: &str, opts: Map| {
+        prompt::prompt(&c, &Ask::new("prompt", q, opts, PROMPT_OPTIONS)?)
+    });
 
     let choose_doc = "Ask to pick one of `choices`; returns the chosen string. Answered by --var KEY=CHOICE\n\
         (the text or its 1-based number), then the terminal, then `fallback`.\n\
         Example: let part = choose(\"Which component?\", [\"web\", \"workers\", \"all\"], #{ key: \"component\" });";
     let c = ctx.clone();
-    func("choose", &["question: String", "choices: Array", "String"], choose_doc).register_into_engine(
-        engine,
-        move |q: &str, choices: Array| prompt::choose(&c, &Ask::plain(q), &choices),
-    );
+    func(
+        "choose",
+        &["question: String", "choices: Array", "String"],
+        choose_doc,
+    )
+    .register_into_engine(engine, move |q: &str, choices: Array| {
+        prompt::choose(&c, &Ask::plain(q), &choices)
+    });
     let c = ctx.clone();
-    func("choose", &["question: String", "choices: Array", "options: Map", "String"], choose_doc)
-        .register_into_engine(engine, move |q: &str, choices: Array, opts: Map| {
-            prompt::choose(&c, &Ask::new("choose", q, opts, ASK_OPTIONS)?, &choices)
-        });
+    func(
+        "choose",
+        &[
+            "question: String",
+            "choices: Array",
+            "options: Map",
+            "String",
+        ],
+        choose_doc,
+    )
+    .register_into_engine(engine, move |q: &str, choices: Array, opts: Map| {
+        prompt::choose(&c, &Ask::new("choose", q, opts, ASK_OPTIONS)?, &choices)
+    });
 }
 
 fn register_params(engine: &mut Engine, ctx: &Arc<Context>) {
@@ -139,9 +158,21 @@ fn register_params(engine: &mut Engine, ctx: &Arc<Context>) {
 
 fn register_logging(engine: &mut Engine, ctx: &Arc<Context>) {
     let c = ctx.clone();
-    func("info", &["message: ?", "()"], "Tell the operator what is happening (on stderr).")
-        .register_into_engine(engine, move |message: Dynamic| c.output.info(&message.to_string()));
+    func(
+        "info",
+        &["message: ?", "()"],
+        "Tell the operator what is happening (on stderr).",
+    )
+    .register_into_engine(engine, move |message: Dynamic| {
+        c.output.info(&message.to_string())
+    });
     let c = ctx.clone();
-    func("warn", &["message: ?", "()"], "Warn the operator (on stderr) and carry on.")
-        .register_into_engine(engine, move |message: Dynamic| c.output.warn(&message.to_string()));
+    func(
+        "warn",
+        &["message: ?", "()"],
+        "Warn the operator (on stderr) and carry on.",
+    )
+    .register_into_engine(engine, move |message: Dynamic| {
+        c.output.warn(&message.to_string())
+    });
 }

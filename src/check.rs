@@ -4,15 +4,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rhai::{ASTNode, Expr, Stmt, AST};
+use rhai::{AST, ASTNode, Expr, Stmt};
 
-use crate::engine::{import_path, Session};
+use crate::engine::{Session, import_path};
 use crate::error::{Diagnostic, Error, Location};
 use crate::stdlib;
 
 /// Rhai keywords that look like function calls.
 const KEYWORD_FUNCTIONS: &[&str] = &[
-    "print", "debug", "type_of", "Fn", "call", "curry", "is_def_var", "is_def_fn", "is_shared", "exit",
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+    "exit",
 ];
 
 /// Function names with the argument counts they accept.
@@ -41,7 +50,10 @@ pub fn known_functions(session: &Session) -> Known {
 fn script_functions(ast: &AST) -> Known {
     let mut known = Known::new();
     for f in ast.iter_functions() {
-        known.entry(f.name.to_string()).or_default().insert(f.params.len());
+        known
+            .entry(f.name.to_string())
+            .or_default()
+            .insert(f.params.len());
     }
     known
 }
@@ -86,17 +98,31 @@ fn check_ast(
                 }
             }
             Some(ASTNode::Expr(Expr::FnCall(call, pos))) if call.op_token.is_none() => {
-                calls.push((call.namespace.to_string(), call.name.to_string(), call.args.len(), *pos, false));
+                calls.push((
+                    call.namespace.to_string(),
+                    call.name.to_string(),
+                    call.args.len(),
+                    *pos,
+                    false,
+                ));
             }
             Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => {
-                calls.push((String::new(), call.name.to_string(), call.args.len() + 1, *pos, true));
+                calls.push((
+                    String::new(),
+                    call.name.to_string(),
+                    call.args.len() + 1,
+                    *pos,
+                    true,
+                ));
             }
             _ => {}
         }
         true
     });
     for (namespace, name, arity, pos, is_method) in calls {
-        if !name.starts_with(|c: char| c.is_alphabetic() || c == '_') || KEYWORD_FUNCTIONS.contains(&name.as_str()) {
+        if !name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+            || KEYWORD_FUNCTIONS.contains(&name.as_str())
+        {
             continue;
         }
         let (table, qualified): (Vec<&Known>, String) = if namespace.is_empty() {
@@ -117,7 +143,11 @@ fn check_ast(
         if arities.contains(&arity) {
             continue;
         }
-        let shown = if namespace.is_empty() { name.clone() } else { format!("{namespace}::{name}") };
+        let shown = if namespace.is_empty() {
+            name.clone()
+        } else {
+            format!("{namespace}::{name}")
+        };
         let location = Location::new(source, pos);
         let diag = if arities.is_empty() {
             let candidates = table.iter().flat_map(|t| t.keys());
@@ -125,16 +155,28 @@ fn check_ast(
             if let Some(best) = closest(&qualified, candidates) {
                 diag = diag.with_hint(format!("did you mean `{best}`?"));
             } else if !namespace.is_empty() && !modules.contains_key(&namespace) {
-                diag = diag.with_hint(format!("`{namespace}` is not a module: see `opsh doc` for the modules there are"));
+                diag = diag.with_hint(format!(
+                    "`{namespace}` is not a module: see `opsh doc` for the modules there are"
+                ));
             }
             diag
         } else {
             let (given, counts) = if is_method {
-                (arity - 1, arities.iter().map(|a| a.saturating_sub(1)).collect::<Vec<_>>())
+                (
+                    arity - 1,
+                    arities
+                        .iter()
+                        .map(|a| a.saturating_sub(1))
+                        .collect::<Vec<_>>(),
+                )
             } else {
                 (arity, arities.iter().copied().collect())
             };
-            let counts = counts.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
+            let counts = counts
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ");
             Diagnostic::new(
                 format!("`{shown}` takes {counts} argument(s), not {given}"),
                 location,
@@ -156,7 +198,9 @@ fn load_import(
 ) -> Known {
     let location = Location::new(importer, pos);
     let ast = match stdlib::find(path) {
-        Some(file) => session.compile_text(file.source, file.text).map(|ast| (file.source.to_string(), ast)),
+        Some(file) => session
+            .compile_text(file.source, file.text)
+            .map(|ast| (file.source.to_string(), ast)),
         None => match import_path(Some(importer), path) {
             Ok(file) => session
                 .compile_file(&file)
@@ -177,7 +221,13 @@ fn load_import(
             Known::new()
         }
         Err(other) => {
-            out.push(Diagnostic::new(format!("import \"{path}\": {}", other.render(&Default::default()).trim()), location));
+            out.push(Diagnostic::new(
+                format!(
+                    "import \"{path}\": {}",
+                    other.render(&Default::default()).trim()
+                ),
+                location,
+            ));
             Known::new()
         }
     }

@@ -151,7 +151,11 @@ fn parse_var(raw: &str) -> Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{raw}` is not KEY=VALUE (e.g. --var component=web)"))?;
     let key = key.trim();
-    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
         return Err(format!(
             "`{key}` is not a valid key: use letters, digits, `_`, `-` or `.`"
         ));

@@ -116,7 +116,10 @@ mod tests {
         let r = CmdResult::new("web-1", "make test", 2, String::new(), stderr);
         let msg = r.failure_message();
         assert!(msg.contains("web-1") && msg.contains("make test") && msg.contains("exit code 2"));
-        assert!(msg.contains("line 20") && !msg.contains("line 10\n"), "{msg}");
+        assert!(
+            msg.contains("line 20") && !msg.contains("line 10\n"),
+            "{msg}"
+        );
         assert!(!r.ok);
     }
 }

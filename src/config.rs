@@ -70,7 +70,6 @@ pub struct Settings {
     pub yes: bool,
     pub dry_run: bool,
     pub output: OutputFormat,
-    pub verbose: u8,
     pub max_operations: u64,
     pub aws: AwsSettings,
     pub ssh: SshSettings,
@@ -107,7 +106,6 @@ impl Settings {
             yes: args.yes,
             dry_run: args.dry_run,
             output: args.output.or(file.output).unwrap_or_default(),
-            verbose: args.verbose,
             max_operations: args
                 .max_operations
                 .or(file.max_operations)

@@ -33,7 +33,8 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
                     script.comments.iter().map(ToString::to_string).collect(),
                 ),
                 None => {
-                    let info_params: Vec<String> = meta.params_info.iter().map(ToString::to_string).collect();
+                    let info_params: Vec<String> =
+                        meta.params_info.iter().map(ToString::to_string).collect();
                     let ret = info_params
                         .get(meta.num_params)
                         .cloned()
@@ -70,7 +71,9 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
     let all = functions(session);
     let selected: Vec<&FnDoc> = match name {
         None => all.iter().collect(),
-        Some(prefix) if prefix.ends_with("::") => all.iter().filter(|f| f.name.starts_with(prefix)).collect(),
+        Some(prefix) if prefix.ends_with("::") => {
+            all.iter().filter(|f| f.name.starts_with(prefix)).collect()
+        }
         Some(name) => all.iter().filter(|f| f.name == name).collect(),
     };
     if selected.is_empty() {
@@ -78,7 +81,9 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
         let best = crate::check::closest(wanted, all.iter().map(|f| &f.name))
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
-        return Err(Error::usage(format!("no built-in function `{wanted}`{best} (`opsh doc` lists them all)")));
+        return Err(Error::usage(format!(
+            "no built-in function `{wanted}`{best} (`opsh doc` lists them all)"
+        )));
     }
     match session.ctx.output.format() {
         OutputFormat::Json => session
@@ -92,7 +97,14 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
                 by_module.entry(module).or_default().push(f);
             }
             for (module, fns) in by_module {
-                println!("{}", if module.is_empty() { "global".to_string() } else { format!("{module}::") });
+                println!(
+                    "{}",
+                    if module.is_empty() {
+                        "global".to_string()
+                    } else {
+                        format!("{module}::")
+                    }
+                );
                 for f in fns {
                     let summary = f.doc.lines().next().unwrap_or_default();
                     println!("  {:<50} {summary}", f.signature);

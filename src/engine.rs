@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use rhai::module_resolvers::ModuleResolver;
 
 type SharedModule = Shared<Module>;
-use rhai::{Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position, Scope, Shared, AST};
+use rhai::{
+    AST, Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position, Scope, Shared,
+};
 
 use crate::abort::Abort;
 use crate::context::Context;
@@ -69,7 +71,10 @@ impl Session {
         });
 
         for file in stdlib::FILES {
-            sources.lock().unwrap_or_else(|p| p.into_inner()).insert(file.source, file.text);
+            sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(file.source, file.text);
             let module = compile_module(&engine, file.source, file.text)?;
             engine.register_global_module(module);
         }
@@ -82,7 +87,10 @@ impl Session {
     }
 
     pub fn sources(&self) -> Sources {
-        self.sources.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Compile a runbook file; the text is kept for error snippets.
@@ -158,7 +166,12 @@ impl ModuleResolver for Resolver {
         pos: Position,
     ) -> std::result::Result<SharedModule, Box<EvalAltResult>> {
         let fail = |message: String| -> Box<EvalAltResult> {
-            EvalAltResult::ErrorInModule(path.into(), EvalAltResult::ErrorRuntime(Dynamic::from(message), pos).into(), pos).into()
+            EvalAltResult::ErrorInModule(
+                path.into(),
+                EvalAltResult::ErrorRuntime(Dynamic::from(message), pos).into(),
+                pos,
+            )
+            .into()
         };
         let (name, text) = match stdlib::find(path) {
             Some(file) => (file.source.to_string(), file.text.to_string()),
@@ -169,7 +182,12 @@ impl ModuleResolver for Resolver {
                 (file.display().to_string(), text)
             }
         };
-        if let Some(module) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&name) {
+        if let Some(module) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+        {
             return Ok(module.clone());
         }
         self.sources

@@ -69,7 +69,10 @@ impl Diagnostic {
     }
 
     pub fn parse(source: &str, err: &ParseError) -> Self {
-        Self::new(err.err_type().to_string(), Location::new(source, err.position()))
+        Self::new(
+            err.err_type().to_string(),
+            Location::new(source, err.position()),
+        )
     }
 }
 
@@ -85,7 +88,10 @@ pub enum Error {
     Declined(Diagnostic),
     /// The operator pressed Ctrl-C.
     Interrupted(Diagnostic),
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -193,7 +199,11 @@ impl Error {
 }
 
 fn label(color: bool) -> &'static str {
-    if color { "\x1b[1;31merror\x1b[0m" } else { "error" }
+    if color {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    }
 }
 
 fn render_diagnostic(diag: &Diagnostic, sources: &Sources, color: bool) -> String {
@@ -248,7 +258,10 @@ mod tests {
         );
         let out = Error::Check(vec![diag]).render(&sources);
         assert!(out.contains("--> r.rhai:2:13"), "{out}");
-        assert!(out.contains("2 | let b = foo(;\n  |             ^"), "{out}");
+        assert!(
+            out.contains("2 | let b = foo(;\n  |             ^"),
+            "{out}"
+        );
     }
 
     #[test]

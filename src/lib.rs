@@ -29,7 +29,7 @@ use crate::cli::{Cli, Command};
 use crate::config::Settings;
 use crate::context::Context;
 use crate::engine::Session;
-use crate::error::{exit, Error};
+use crate::error::{Error, exit};
 
 /// Run opsh with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -37,7 +37,11 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { exit::USAGE } else { exit::OK };
+            return if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     init_tracing(cli.common.verbose);
@@ -53,7 +57,11 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
-        Command::Run { file, function, args } => run::run(&session, file, function.as_deref(), args),
+        Command::Run {
+            file,
+            function,
+            args,
+        } => run::run(&session, file, function.as_deref(), args),
         Command::Repl { file } => repl::repl(&session, file.as_deref()),
         Command::Check { files } => run::check_files(&session, files),
         Command::List { file } => list::list(&session, file),
@@ -71,7 +79,11 @@ pub fn main() -> i32 {
 
 fn start(cli: &Cli) -> Result<Session, Error> {
     let settings = Settings::from_args(&cli.common)?;
-    let runtime = runtime::Runtime::new().map_err(|e| Error::usage(format!("cannot start the async runtime: {e}")))?;
+    if let Some(path) = &settings.config_file {
+        tracing::info!("settings from {}", path.display());
+    }
+    let runtime = runtime::Runtime::new()
+        .map_err(|e| Error::usage(format!("cannot start the async runtime: {e}")))?;
     Session::new(Context::new(settings, runtime))
 }
 

@@ -18,7 +18,10 @@ pub fn doc_text<S: AsRef<str>>(comments: &[S]) -> String {
                 .or_else(|| line.strip_prefix("/**"))
                 .unwrap_or(line);
             let line = line.strip_suffix("*/").unwrap_or(line);
-            line.strip_prefix(' ').unwrap_or(line).trim_end().to_string()
+            line.strip_prefix(' ')
+                .unwrap_or(line)
+                .trim_end()
+                .to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -71,7 +74,10 @@ mod tests {
 
     #[test]
     fn markers_are_stripped() {
-        assert_eq!(doc_text(&["/// Launch a node.\n/// Then wait."]), "Launch a node.\nThen wait.");
+        assert_eq!(
+            doc_text(&["/// Launch a node.\n/// Then wait."]),
+            "Launch a node.\nThen wait."
+        );
         assert_eq!(doc_text(&["/** Block */"]), "Block");
     }
 }

@@ -8,9 +8,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::api::func;
-use crate::command::{pump, CmdResult};
+use crate::command::{CmdResult, pump};
 use crate::context::Context;
-use crate::options::{runtime_error, Options, RhaiResult};
+use crate::options::{Options, RhaiResult, runtime_error};
 
 const ORIGIN: &str = "local";
 const OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
@@ -29,10 +29,10 @@ pub fn module(ctx: &std::sync::Arc<Context>) -> Module {
         run(&c, cmd, Options::empty("local::run"))
     });
     let c = ctx.clone();
-    func("run", &["cmd: String", "options: Map", "Result"], doc).set_into_module(
-        &mut module,
-        move |cmd: &str, opts: Map| run(&c, cmd, Options::new("local::run", opts, OPTIONS)?),
-    );
+    func("run", &["cmd: String", "options: Map", "Result"], doc)
+        .set_into_module(&mut module, move |cmd: &str, opts: Map| {
+            run(&c, cmd, Options::new("local::run", opts, OPTIONS)?)
+        });
     module
 }
 
@@ -46,7 +46,11 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
         .arg("-c")
         .arg(cmd)
         .envs(opts.string_map("env")?)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group, so a timeout or Ctrl-C ends the whole
@@ -57,7 +61,8 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
         command.current_dir(cwd);
     }
     if ctx.settings.dry_run {
-        ctx.output.info(&format!("dry run: would run locally: {cmd}"));
+        ctx.output
+            .info(&format!("dry run: would run locally: {cmd}"));
         return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
     }
     tracing::info!(command = cmd, "local::run");

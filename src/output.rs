@@ -72,7 +72,10 @@ impl Output {
 
     /// A JSON document for stdout (listings, check results).
     pub fn json(&self, value: &serde_json::Value) {
-        self.write(false, &serde_json::to_string_pretty(value).unwrap_or_default());
+        self.write(
+            false,
+            &serde_json::to_string_pretty(value).unwrap_or_default(),
+        );
     }
 }
 
@@ -141,7 +144,10 @@ mod tests {
     fn maps_and_arrays_become_json() {
         let mut map = rhai::Map::new();
         map.insert("n".into(), Dynamic::from(3_i64));
-        map.insert("list".into(), Dynamic::from(vec![Dynamic::from("a"), Dynamic::TRUE]));
+        map.insert(
+            "list".into(),
+            Dynamic::from(vec![Dynamic::from("a"), Dynamic::TRUE]),
+        );
         let json = to_json(&Dynamic::from(map));
         assert_eq!(json, serde_json::json!({"n": 3, "list": ["a", true]}));
     }

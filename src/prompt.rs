@@ -8,7 +8,7 @@ use rhai::{Array, Dynamic, Map};
 
 use crate::abort::Abort;
 use crate::context::Context;
-use crate::options::{runtime_error, Options, RhaiResult};
+use crate::options::{Options, RhaiResult, runtime_error};
 
 pub struct Ask {
     question: String,
@@ -48,7 +48,11 @@ impl Ask {
             Some(format!(
                 "answer it with --var {}={example}{}",
                 self.key,
-                if example == "yes" { " (or --yes to confirm everything)" } else { "" }
+                if example == "yes" {
+                    " (or --yes to confirm everything)"
+                } else {
+                    ""
+                }
             )),
         )
     }
@@ -91,7 +95,10 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
                 ask.key, ask.question
             ))
         })?;
-        ask.echo(if yes { "yes" } else { "no" }, &format!("--var {}", ask.key));
+        ask.echo(
+            if yes { "yes" } else { "no" },
+            &format!("--var {}", ask.key),
+        );
         return Ok(yes);
     }
     if ctx.settings.yes {
@@ -101,7 +108,10 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
     let fallback = ask
         .fallback
         .as_ref()
-        .map(|f| f.as_bool().map_err(|_| runtime_error("confirm: `fallback` must be true or false")))
+        .map(|f| {
+            f.as_bool()
+                .map_err(|_| runtime_error("confirm: `fallback` must be true or false"))
+        })
         .transpose()?;
     if !ctx.terminal {
         return match fallback {
@@ -161,13 +171,19 @@ pub fn prompt(ctx: &Context, ask: &Ask) -> RhaiResult<String> {
 pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
     let options: Vec<String> = options.iter().map(Dynamic::to_string).collect();
     if options.is_empty() {
-        return Err(runtime_error(format!("choose: no options to choose from for \"{}\"", ask.question)));
+        return Err(runtime_error(format!(
+            "choose: no options to choose from for \"{}\"",
+            ask.question
+        )));
     }
     let valid = |answer: &str| -> Option<String> {
         if let Ok(n) = answer.trim().parse::<usize>() {
             return options.get(n.checked_sub(1)?).cloned();
         }
-        options.iter().find(|o| o.as_str() == answer.trim()).cloned()
+        options
+            .iter()
+            .find(|o| o.as_str() == answer.trim())
+            .cloned()
     };
     if let Some(answer) = ctx.var(&ask.key) {
         let chosen = valid(&answer).ok_or_else(|| {
@@ -182,7 +198,10 @@ pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
     }
     let fallback = match &ask.fallback {
         Some(f) => Some(valid(&f.to_string()).ok_or_else(|| {
-            runtime_error(format!("choose: fallback `{f}` is not one of: {}", options.join(", ")))
+            runtime_error(format!(
+                "choose: fallback `{f}` is not one of: {}",
+                options.join(", ")
+            ))
         })?),
         None => None,
     };
@@ -197,7 +216,11 @@ pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
     }
     eprintln!("? {}", ask.question);
     for (i, option) in options.iter().enumerate() {
-        let mark = if fallback.as_deref() == Some(option) { " (default)" } else { "" };
+        let mark = if fallback.as_deref() == Some(option) {
+            " (default)"
+        } else {
+            ""
+        };
         eprintln!("  {}) {option}{mark}", i + 1);
     }
     loop {
@@ -210,7 +233,10 @@ pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
         }
         match valid(&line) {
             Some(chosen) => return Ok(chosen),
-            None => eprintln!("  pick a number from 1 to {} or type an option", options.len()),
+            None => eprintln!(
+                "  pick a number from 1 to {} or type an option",
+                options.len()
+            ),
         }
     }
 }
@@ -223,7 +249,10 @@ fn read_line(ctx: &Context, shown: &str, secret: bool) -> RhaiResult<String> {
     let line = ctx.runtime.block_on(async {
         tokio::task::spawn_blocking(|| {
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map(|n| (n, line))
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map(|n| (n, line))
         })
         .await
     })?;
@@ -231,7 +260,10 @@ fn read_line(ctx: &Context, shown: &str, secret: bool) -> RhaiResult<String> {
         eprintln!();
     }
     match line {
-        Ok(Ok((0, _))) => Err(Abort::declined("no answer: the terminal closed (end of input)", None)),
+        Ok(Ok((0, _))) => Err(Abort::declined(
+            "no answer: the terminal closed (end of input)",
+            None,
+        )),
         Ok(Ok((_, line))) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
         Ok(Err(e)) => Err(runtime_error(format!("cannot read the answer: {e}"))),
         Err(e) => Err(runtime_error(format!("cannot read the answer: {e}"))),
@@ -276,7 +308,10 @@ mod tests {
     #[test]
     fn keys_come_from_questions() {
         assert_eq!(key_for("Reinstall dependencies?"), "reinstall_dependencies");
-        assert_eq!(key_for("Which component (web/workers)?"), "which_component_web_workers");
+        assert_eq!(
+            key_for("Which component (web/workers)?"),
+            "which_component_web_workers"
+        );
         assert_eq!(key_for("???"), "answer");
         assert!(key_for(&"word ".repeat(30)).len() < 45);
     }

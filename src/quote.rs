@@ -34,7 +34,20 @@ mod tests {
 
     #[test]
     fn hostile_strings_survive_sh() {
-        for s in ["it's", "a\"b", "$(id)", "`id`", "x;y", "new\nline", "\\", "*", "-n", "'", "''", "a'\"'b"] {
+        for s in [
+            "it's",
+            "a\"b",
+            "$(id)",
+            "`id`",
+            "x;y",
+            "new\nline",
+            "\\",
+            "*",
+            "-n",
+            "'",
+            "''",
+            "a'\"'b",
+        ] {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", quote(s)))

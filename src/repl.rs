@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use rhai::{Dynamic, ParseErrorType, Scope, AST};
+use rhai::{AST, Dynamic, ParseErrorType, Scope};
 
 use crate::engine::Session;
 use crate::error::{Error, Result};
@@ -50,9 +50,11 @@ enum Step {
 fn eval(session: &Session, state: &mut State, input: &str) -> Step {
     let ast = match session.engine.compile_with_scope(&state.scope, input) {
         Ok(ast) => ast,
-        Err(err) if is_incomplete(&err) => return Step::Incomplete,
+        Err(err) if is_incomplete(&err, input) => return Step::Incomplete,
         Err(err) => {
-            return Step::Done(Err(Error::Check(vec![crate::error::Diagnostic::parse(SOURCE, &err)])));
+            return Step::Done(Err(Error::Check(vec![crate::error::Diagnostic::parse(
+                SOURCE, &err,
+            )])));
         }
     };
     session
@@ -74,9 +76,17 @@ fn eval(session: &Session, state: &mut State, input: &str) -> Step {
     )
 }
 
-fn is_incomplete(err: &rhai::ParseError) -> bool {
-    matches!(err.err_type(), ParseErrorType::UnexpectedEOF)
-        || matches!(err.err_type(), ParseErrorType::MissingToken(..)) && err.position().is_none()
+/// Input that ends inside a block or expression continues on the next line.
+fn is_incomplete(err: &rhai::ParseError, input: &str) -> bool {
+    let at_end = err
+        .position()
+        .line()
+        .is_none_or(|line| line >= input.trim_end().lines().count());
+    at_end
+        && matches!(
+            err.err_type(),
+            ParseErrorType::UnexpectedEOF | ParseErrorType::MissingToken(..)
+        )
 }
 
 fn piped(session: &Session, state: &mut State, input: &str) -> Result<()> {
@@ -104,10 +114,17 @@ fn piped(session: &Session, state: &mut State, input: &str) -> Result<()> {
 fn interactive(session: &Session, state: &mut State) -> Result<()> {
     let mut editor = rustyline::DefaultEditor::new()
         .map_err(|e| Error::usage(format!("cannot start the line editor: {e}")))?;
-    eprintln!("opsh {} — Rhai with ec2::, s3::, ssh::, local::. :help for help, Ctrl-D to leave.", env!("CARGO_PKG_VERSION"));
+    eprintln!(
+        "opsh {} — Rhai with ec2::, s3::, ssh::, local::. :help for help, Ctrl-D to leave.",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut pending = String::new();
     loop {
-        let shown = if pending.is_empty() { "opsh> " } else { "  ... " };
+        let shown = if pending.is_empty() {
+            "opsh> "
+        } else {
+            "  ... "
+        };
         let line = match editor.readline(shown) {
             Ok(line) => line,
             Err(rustyline::error::ReadlineError::Interrupted) => {
@@ -120,7 +137,9 @@ fn interactive(session: &Session, state: &mut State) -> Result<()> {
         match line.trim() {
             ":quit" | ":q" | ":exit" if pending.is_empty() => return Ok(()),
             ":help" if pending.is_empty() => {
-                eprintln!("Type Rhai statements; variables and functions persist.\n`opsh doc` lists the built-in functions. :quit leaves.");
+                eprintln!(
+                    "Type Rhai statements; variables and functions persist.\n`opsh doc` lists the built-in functions. :quit leaves."
+                );
                 continue;
             }
             _ => {}

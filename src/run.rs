@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rhai::{CallFnOptions, Dynamic, Scope, AST};
+use rhai::{AST, CallFnOptions, Dynamic, Scope};
 
 use crate::check;
 use crate::cli::OutputFormat;
@@ -38,10 +38,9 @@ pub fn run(session: &Session, file: &Path, function: Option<&str>, args: &[Strin
         session.ctx.output.value(&result);
     }
     for key in session.ctx.unused_vars() {
-        session
-            .ctx
-            .output
-            .warn(&format!("--var {key} was given but nothing asked for it (a typo?)"));
+        session.ctx.output.warn(&format!(
+            "--var {key} was given but nothing asked for it (a typo?)"
+        ));
     }
     Ok(())
 }
@@ -61,7 +60,10 @@ fn parse_arg(raw: &str) -> Dynamic {
 
 fn ensure_function(ast: &AST, name: &str, function: &str, arity: usize) -> Result<()> {
     let functions: Vec<_> = ast.iter_functions().collect();
-    if functions.iter().any(|f| f.name == function && f.params.len() == arity) {
+    if functions
+        .iter()
+        .any(|f| f.name == function && f.params.len() == arity)
+    {
         return Ok(());
     }
     let list = functions
@@ -106,7 +108,9 @@ pub fn check_files(session: &Session, files: &[std::path::PathBuf]) -> Result<()
                             })
                         })
                         .collect(),
-                    other => vec![serde_json::json!({ "message": other.render(&session.sources()).trim() })],
+                    other => vec![
+                        serde_json::json!({ "message": other.render(&session.sources()).trim() }),
+                    ],
                 };
                 report.push(serde_json::json!({ "file": file.display().to_string(), "ok": false, "problems": problems }));
                 failures.push(err);

@@ -2,8 +2,8 @@
 //! and the Ctrl-C handling that cancels the call in flight.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rhai::EvalAltResult;
 use tokio::sync::watch;
@@ -64,6 +64,8 @@ impl Runtime {
 
     /// Run `fut` to completion, or until Ctrl-C, which drops it (ending
     /// child processes and remote commands it owns) and stops the runbook.
+    /// Pass an `async` block: futures such as tokio's `sleep` must be
+    /// created inside the runtime.
     pub fn block_on<T>(&self, fut: impl Future<Output = T>) -> Result<T, Box<EvalAltResult>> {
         if self.interrupt.is_set() {
             return Err(Abort::interrupted());
@@ -76,9 +78,5 @@ impl Runtime {
                 value = fut => Ok(value),
             }
         })
-    }
-
-    pub fn handle(&self) -> &tokio::runtime::Handle {
-        self.rt.handle()
     }
 }
