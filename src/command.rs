@@ -65,6 +65,31 @@ impl CmdResult {
     }
 }
 
+impl crate::output::Record for CmdResult {
+    fn row(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("host", self.host.clone()),
+            ("code", self.code.to_string()),
+            (
+                "stdout",
+                self.stdout
+                    .lines()
+                    .next_back()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "stderr",
+                self.stderr
+                    .lines()
+                    .next_back()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+        ]
+    }
+}
+
 impl std::fmt::Display for CmdResult {
     /// What a Result reads like in the REPL: its output, trimmed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -2,6 +2,7 @@
 
 mod abort;
 mod api;
+mod aws;
 mod builtins;
 mod check;
 mod cli;

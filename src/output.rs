@@ -79,8 +79,55 @@ impl Output {
     }
 }
 
+/// opsh's own value types (Result, Instance, Volume...): JSON by their
+/// fields, and a table row each when a list of them is shown.
+pub trait Record: serde::Serialize + Clone + Send + Sync + 'static {
+    /// Column names with this record's values, for tables.
+    fn row(&self) -> Vec<(&'static str, String)>;
+}
+
+type RecordView = (serde_json::Value, Vec<(&'static str, String)>);
+
+fn view<T: Record>(value: &Dynamic) -> Option<RecordView> {
+    let record = value.read_lock::<T>()?;
+    Some((
+        serde_json::to_value(&*record).unwrap_or_default(),
+        record.row(),
+    ))
+}
+
+/// Every Record type; a new type adds its line here.
+const RECORDS: &[fn(&Dynamic) -> Option<RecordView>] = &[view::<crate::command::CmdResult>];
+
+fn record(value: &Dynamic) -> Option<RecordView> {
+    RECORDS.iter().find_map(|view| view(value))
+}
+
+/// Records of one kind as a table, when every item of `items` is one.
+fn table(items: &[Dynamic]) -> Option<String> {
+    let rows: Vec<Vec<(&'static str, String)>> = items
+        .iter()
+        .map(|item| record(item).map(|(_, row)| row))
+        .collect::<Option<_>>()?;
+    let header: Vec<&str> = rows.first()?.iter().map(|(name, _)| *name).collect();
+    if rows
+        .iter()
+        .any(|row| row.iter().map(|(n, _)| *n).ne(header.iter().copied()))
+    {
+        return None;
+    }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_header(header);
+    for row in rows {
+        table.add_row(row.into_iter().map(|(_, value)| value));
+    }
+    Some(table.to_string())
+}
+
 /// How a value reads in text mode: strings as they are, `()` not at all,
-/// anything structured as indented JSON.
+/// lists of records as tables, anything else structured as indented JSON.
 pub fn render_text(value: &Dynamic) -> Option<String> {
     if value.is_unit() {
         return None;
@@ -90,6 +137,11 @@ pub fn render_text(value: &Dynamic) -> Option<String> {
     }
     if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
         return Some(result.to_string());
+    }
+    if let Some(items) = value.read_lock::<rhai::Array>() {
+        if let Some(table) = table(&items) {
+            return Some(table);
+        }
     }
     match to_json(value) {
         serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
@@ -130,8 +182,8 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
     if let Some(blob) = value.read_lock::<rhai::Blob>() {
         return Value::Array(blob.iter().map(|b| Value::from(*b)).collect());
     }
-    if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
-        return serde_json::to_value(&*result).unwrap_or(Value::Null);
+    if let Some((json, _)) = record(value) {
+        return json;
     }
     Value::String(value.to_string())
 }

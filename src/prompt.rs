@@ -323,3 +323,30 @@ mod tests {
         assert_eq!(parse_yes_no("maybe"), None);
     }
 }
+
+/// The confirmation in front of a destructive call (terminate, release,
+/// delete...). It lists what will be destroyed; `--yes`, `--var KEY=yes` or
+/// a "yes" at the terminal goes on, anything else stops the run (exit 3).
+pub fn confirm_destructive(ctx: &Context, action: &str, targets: &[String]) -> RhaiResult<()> {
+    let what = match targets {
+        [one] => one.clone(),
+        many => format!("{} resources", many.len()),
+    };
+    let ask = Ask {
+        question: format!("{action} {what}?"),
+        key: key_for(&format!("confirm {action}")),
+        fallback: None,
+        secret: false,
+    };
+    if targets.len() > 1 {
+        eprintln!("{action}:");
+        for target in targets {
+            eprintln!("  - {target}");
+        }
+    }
+    if confirm(ctx, &ask)? {
+        Ok(())
+    } else {
+        Err(Abort::declined(format!("declined: {action} {what}"), None))
+    }
+}
