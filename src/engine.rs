@@ -64,6 +64,8 @@ impl Session {
         crate::command::CmdResult::register(&mut engine);
         crate::builtins::register(&mut engine, &ctx);
         engine.register_static_module("local", crate::local::module(&ctx).into());
+        crate::ec2_types::register(&mut engine);
+        engine.register_static_module("ec2", crate::ec2::module(&ctx).into());
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),

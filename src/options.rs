@@ -103,3 +103,50 @@ impl<'a> Options<'a> {
         self.get(key)
     }
 }
+
+impl Options<'_> {
+    /// A whole number.
+    pub fn int(&self, key: &str) -> RhaiResult<Option<i64>> {
+        self.get(key)
+            .map(|v| v.as_int().map_err(|_| self.wrong(key, "a whole number", v)))
+            .transpose()
+    }
+
+    /// One string or an array of strings, e.g. `"web"` or `["web", "db"]`.
+    pub fn strings(&self, key: &str) -> RhaiResult<Vec<String>> {
+        let Some(value) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        if value.is_string() {
+            return Ok(vec![value.to_string()]);
+        }
+        let array = value
+            .read_lock::<rhai::Array>()
+            .ok_or_else(|| self.wrong(key, "a string or an array of strings", value))?;
+        array
+            .iter()
+            .map(|item| {
+                if item.is_string() {
+                    Ok(item.to_string())
+                } else {
+                    Err(self.wrong(key, "a string or an array of strings", item))
+                }
+            })
+            .collect()
+    }
+
+    /// A map option, e.g. `tags: #{ role: "db" }`.
+    pub fn map(&self, key: &str) -> RhaiResult<Option<Map>> {
+        self.get(key)
+            .map(|v| {
+                v.read_lock::<Map>()
+                    .map(|m| m.clone())
+                    .ok_or_else(|| self.wrong(key, "a map such as #{ name: \"value\" }", v))
+            })
+            .transpose()
+    }
+
+    pub fn function(&self) -> &str {
+        self.function
+    }
+}

@@ -97,7 +97,16 @@ fn view<T: Record>(value: &Dynamic) -> Option<RecordView> {
 }
 
 /// Every Record type; a new type adds its line here.
-const RECORDS: &[fn(&Dynamic) -> Option<RecordView>] = &[view::<crate::command::CmdResult>];
+const RECORDS: &[fn(&Dynamic) -> Option<RecordView>] = &[
+    view::<crate::command::CmdResult>,
+    view::<crate::ec2_types::Instance>,
+    view::<crate::ec2_types::Image>,
+    view::<crate::ec2_types::SecurityGroup>,
+    view::<crate::ec2_types::Address>,
+    view::<crate::ec2_types::Volume>,
+    view::<crate::ec2_types::Snapshot>,
+    view::<crate::ec2_types::KeyPair>,
+];
 
 fn record(value: &Dynamic) -> Option<RecordView> {
     RECORDS.iter().find_map(|view| view(value))

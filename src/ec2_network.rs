@@ -1,0 +1,641 @@
+//! Security groups (found by name or id, ensured idempotently, rules
+//! authorized and revoked) and elastic IPs.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::error::SdkError;
+use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesError;
+use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
+use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
+use rhai::{Array, Dynamic};
+
+use crate::context::Context;
+use crate::ec2_call::{
+    Ec2, Kind, array, filter, is_planned, not_yet_visible, planned_id, refs, tag_filters, tag_spec,
+    tags_option,
+};
+use crate::ec2_rules::{Rule, RuleSpec};
+use crate::ec2_types::{Address, SecurityGroup, label};
+use crate::options::{Options, RhaiResult, runtime_error};
+use crate::prompt;
+
+pub const ENSURE_GROUP_OPTIONS: &[&str] = &["description", "vpc", "rules", "prune"];
+pub const ALLOCATE_OPTIONS: &[&str] = &["tags"];
+pub const ADDRESSES_OPTIONS: &[&str] = &["tags", "instance"];
+
+/// An address for placeholder elastic IPs (TEST-NET-1, never routed).
+const PLANNED_IP: &str = "192.0.2.1";
+
+pub async fn fetch_groups(
+    client: &Client,
+    ids: &[String],
+    filters: Vec<Filter>,
+) -> Result<Vec<SecurityGroup>, SdkError<DescribeSecurityGroupsError>> {
+    let groups = client
+        .describe_security_groups()
+        .set_group_ids((!ids.is_empty()).then(|| ids.to_vec()))
+        .set_filters((!filters.is_empty()).then_some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await?;
+    let mut groups: Vec<SecurityGroup> = groups.iter().map(SecurityGroup::from).collect();
+    groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    Ok(groups)
+}
+
+/// The group with this id (`sg-...`) or name, in `vpc` when given.
+async fn find_group(
+    ec2: &Ec2<'_>,
+    call: &str,
+    name_or_id: &str,
+    vpc: Option<&str>,
+) -> RhaiResult<Option<SecurityGroup>> {
+    if is_planned(name_or_id) {
+        return Ok(None);
+    }
+    let found = if name_or_id.starts_with("sg-") {
+        fetch_groups(ec2.client, &[name_or_id.to_string()], Vec::new()).await
+    } else {
+        let mut filters = vec![filter("group-name", [name_or_id])];
+        if let Some(vpc) = vpc {
+            filters.push(filter("vpc-id", [vpc]));
+        }
+        fetch_groups(ec2.client, &[], filters).await
+    };
+    match found {
+        Ok(mut groups) if groups.len() <= 1 => Ok(groups.pop()),
+        Ok(groups) => {
+            let vpcs: Vec<String> = groups
+                .iter()
+                .map(|g| format!("{} in {}", g.id, g.vpc.as_deref().unwrap_or("no VPC")))
+                .collect();
+            Err(runtime_error(format!(
+                "{call}: several security groups are named `{name_or_id}` ({}): pass its id, or `vpc`",
+                vpcs.join(", ")
+            )))
+        }
+        Err(e) if not_yet_visible(&e) => Ok(None),
+        Err(e) => Err(ec2.fail(call, name_or_id, e)),
+    }
+}
+
+/// Security group ids for names or ids (as `launch` takes them). In a dry
+/// run a name not created yet stands for a planned group.
+pub async fn group_ids(ec2: &Ec2<'_>, call: &str, groups: &[String]) -> RhaiResult<Vec<String>> {
+    let mut ids = Vec::new();
+    for group in groups {
+        if group.starts_with("sg-") {
+            ids.push(group.clone());
+            continue;
+        }
+        match find_group(ec2, call, group, None).await? {
+            Some(found) => ids.push(found.id),
+            None if ec2.dry_run() => {
+                ec2.ctx.output.info(&format!(
+                    "dry run: security group `{group}` does not exist yet"
+                ));
+                ids.push(planned_id("sg"));
+            }
+            None => {
+                return Err(runtime_error(format!(
+                    "{call}: no security group named `{group}` in {}\nhelp: create it first with ec2::ensure_security_group(\"{group}\", #{{ rules: [...] }})",
+                    ec2.region
+                )));
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// A group passed as an object that a dry run planned.
+fn planned_group(x: &Dynamic) -> Option<SecurityGroup> {
+    x.read_lock::<SecurityGroup>()
+        .filter(|g| is_planned(&g.id))
+        .map(|g| g.clone())
+}
+
+/// The one existing group `x` names (object, id or name).
+async fn existing_group(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<SecurityGroup> {
+    if let Some(group) = planned_group(x) {
+        return Ok(group);
+    }
+    let r = refs(call, x, Kind::SecurityGroup)?;
+    let [name_or_id] = r.ids.as_slice() else {
+        return Err(runtime_error(format!("{call}: takes one security group")));
+    };
+    find_group(ec2, call, name_or_id, None)
+        .await?
+        .ok_or_else(|| {
+            runtime_error(format!(
+                "{call}: no security group `{name_or_id}` in {}",
+                ec2.region
+            ))
+        })
+}
+
+fn group_label(g: &SecurityGroup) -> String {
+    format!("{} ({})", g.id, g.name)
+}
+
+fn rules_text(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn security_group(ctx: &Context, name: &str) -> RhaiResult<Dynamic> {
+    const CALL: &str = "ec2::security_group";
+    let ec2 = Ec2::new(ctx)?;
+    let found = ec2.run(find_group(&ec2, CALL, name, None))?;
+    Ok(found.map_or(Dynamic::UNIT, Dynamic::from))
+}
+
+/// Rules with their `source_group` names resolved to ids; a rule naming
+/// `group` itself refers to it.
+async fn resolve_rules(
+    ec2: &Ec2<'_>,
+    call: &str,
+    specs: &[RuleSpec],
+    group: &SecurityGroup,
+) -> RhaiResult<Vec<Rule>> {
+    let mut rules = Vec::new();
+    for spec in specs {
+        let source = match &spec.source_group {
+            None => None,
+            Some(s) if *s == group.name || *s == group.id => Some(group.id.clone()),
+            Some(s) if s.starts_with("sg-") => Some(s.clone()),
+            Some(s) => match find_group(ec2, call, s, group.vpc.as_deref()).await? {
+                Some(g) => Some(g.id),
+                None if ec2.dry_run() => Some(planned_id("sg")),
+                None => {
+                    return Err(runtime_error(format!(
+                        "{call}: source_group `{s}` does not exist in {}",
+                        ec2.region
+                    )));
+                }
+            },
+        };
+        let rule = spec.to_rule(source);
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    Ok(rules)
+}
+
+fn parse_rules(call: &str, value: Option<&Dynamic>) -> RhaiResult<Vec<RuleSpec>> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let items = value.read_lock::<Array>().ok_or_else(|| {
+        runtime_error(format!(
+            "{call}: `rules` is an array of maps such as [#{{ port: 22, cidr: \"10.0.0.0/8\" }}]"
+        ))
+    })?;
+    items.iter().map(|r| RuleSpec::parse(call, r)).collect()
+}
+
+async fn authorize_rules(
+    ec2: &Ec2<'_>,
+    call: &str,
+    group: &SecurityGroup,
+    rules: &[Rule],
+) -> RhaiResult<bool> {
+    let target = format!("{}: {}", group_label(group), rules_text(rules));
+    let done = ec2
+        .mutate(call, &target, |d| {
+            ec2.client
+                .authorize_security_group_ingress()
+                .group_id(&group.id)
+                .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
+                .dry_run(d)
+                .send()
+        })
+        .await?
+        .is_some();
+    if done {
+        ec2.ctx.output.info(&format!("allowed on {target}"));
+    }
+    Ok(done)
+}
+
+async fn revoke_rules(
+    ec2: &Ec2<'_>,
+    call: &str,
+    group: &SecurityGroup,
+    rules: &[Rule],
+) -> RhaiResult<bool> {
+    let target = format!("{}: {}", group_label(group), rules_text(rules));
+    let done = ec2
+        .mutate(call, &target, |d| {
+            ec2.client
+                .revoke_security_group_ingress()
+                .group_id(&group.id)
+                .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
+                .dry_run(d)
+                .send()
+        })
+        .await?
+        .is_some();
+    if done {
+        ec2.ctx.output.info(&format!("revoked on {target}"));
+    }
+    Ok(done)
+}
+
+/// The group as it is now; after a dry run, as it would be.
+async fn refreshed(
+    ec2: &Ec2<'_>,
+    call: &str,
+    mut group: SecurityGroup,
+    added: &[Rule],
+    removed: &[Rule],
+) -> RhaiResult<SecurityGroup> {
+    if ec2.dry_run() || is_planned(&group.id) {
+        group.rules.retain(|r| !removed.contains(r));
+        group.rules.extend(added.iter().cloned());
+        group.rules.sort();
+        group.rules.dedup();
+        return Ok(group);
+    }
+    let mut found = fetch_groups(ec2.client, std::slice::from_ref(&group.id), Vec::new())
+        .await
+        .map_err(|e| ec2.fail(call, &group.id, e))?;
+    found
+        .pop()
+        .ok_or_else(|| runtime_error(format!("{call}: {} disappeared", group_label(&group))))
+}
+
+pub fn ensure_security_group(
+    ctx: &Context,
+    name: &str,
+    opts: Options,
+) -> RhaiResult<SecurityGroup> {
+    const CALL: &str = "ec2::ensure_security_group";
+    let description = opts
+        .string("description")?
+        .unwrap_or_else(|| name.to_string());
+    let vpc = opts.string("vpc")?;
+    let specs = parse_rules(CALL, opts.value("rules"))?;
+    let prune = opts.bool("prune")?.unwrap_or(false);
+    let ec2 = Ec2::new(ctx)?;
+    let (group, desired) = ec2.run(async {
+        let group = match find_group(&ec2, CALL, name, vpc.as_deref()).await? {
+            Some(group) => group,
+            None => create_group(&ec2, name, &description, vpc.as_deref()).await?,
+        };
+        let desired = resolve_rules(&ec2, CALL, &specs, &group).await?;
+        Ok((group, desired))
+    })?;
+    let missing: Vec<Rule> = desired
+        .iter()
+        .filter(|r| !group.rules.contains(r))
+        .cloned()
+        .collect();
+    let extra: Vec<Rule> = if prune {
+        group
+            .rules
+            .iter()
+            .filter(|r| !desired.contains(r))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !extra.is_empty() && !ec2.dry_run() {
+        let targets: Vec<String> = extra
+            .iter()
+            .map(|r| format!("{}: {r}", group_label(&group)))
+            .collect();
+        prompt::confirm_destructive(ctx, "revoke", &targets)?;
+    }
+    ec2.run(async {
+        if !missing.is_empty() {
+            authorize_rules(&ec2, CALL, &group, &missing).await?;
+        }
+        if !extra.is_empty() {
+            revoke_rules(&ec2, CALL, &group, &extra).await?;
+        }
+        refreshed(&ec2, CALL, group, &missing, &extra).await
+    })
+}
+
+async fn create_group(
+    ec2: &Ec2<'_>,
+    name: &str,
+    description: &str,
+    vpc: Option<&str>,
+) -> RhaiResult<SecurityGroup> {
+    const CALL: &str = "ec2::ensure_security_group";
+    let target = format!("security group {name}");
+    let created = ec2
+        .mutate(CALL, &target, |d| {
+            ec2.client
+                .create_security_group()
+                .group_name(name)
+                .description(description)
+                .set_vpc_id(vpc.map(str::to_string))
+                .dry_run(d)
+                .send()
+        })
+        .await?;
+    let id = match created.as_ref().and_then(|out| out.group_id()) {
+        Some(id) => id.to_string(),
+        None => planned_id("sg"),
+    };
+    if created.is_some() {
+        ec2.ctx
+            .output
+            .info(&format!("created security group {id} ({name})"));
+    }
+    let group = SecurityGroup {
+        id,
+        name: name.to_string(),
+        description: Some(description.to_string()),
+        vpc: vpc.map(str::to_string),
+        rules: Vec::new(),
+        tags: Default::default(),
+    };
+    if is_planned(&group.id) {
+        return Ok(group);
+    }
+    // Fresh groups may not be visible at once; the VPC is filled in here.
+    let found = crate::ec2_call::retry_not_found(|| {
+        fetch_groups(ec2.client, std::slice::from_ref(&group.id), Vec::new())
+    })
+    .await
+    .map_err(|e| ec2.fail(CALL, &group.id, e))?;
+    Ok(found.into_iter().next().unwrap_or(group))
+}
+
+pub fn authorize(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<SecurityGroup> {
+    const CALL: &str = "ec2::authorize";
+    let spec = RuleSpec::parse(CALL, rule)?;
+    let ec2 = Ec2::new(ctx)?;
+    ec2.run(async {
+        let group = existing_group(&ec2, CALL, sg).await?;
+        let rules = resolve_rules(&ec2, CALL, std::slice::from_ref(&spec), &group).await?;
+        let missing: Vec<Rule> = rules
+            .into_iter()
+            .filter(|r| !group.rules.contains(r))
+            .collect();
+        if missing.is_empty() {
+            tracing::info!("{} already allows that", group_label(&group));
+            return Ok(group);
+        }
+        authorize_rules(&ec2, CALL, &group, &missing).await?;
+        refreshed(&ec2, CALL, group, &missing, &[]).await
+    })
+}
+
+pub fn revoke(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<SecurityGroup> {
+    const CALL: &str = "ec2::revoke";
+    let spec = RuleSpec::parse(CALL, rule)?;
+    let ec2 = Ec2::new(ctx)?;
+    let (group, present) = ec2.run(async {
+        let group = existing_group(&ec2, CALL, sg).await?;
+        let rules = resolve_rules(&ec2, CALL, std::slice::from_ref(&spec), &group).await?;
+        let present: Vec<Rule> = rules
+            .into_iter()
+            .filter(|r| group.rules.contains(r))
+            .collect();
+        Ok((group, present))
+    })?;
+    if present.is_empty() {
+        ctx.output.info(&format!(
+            "{} has no rule {}: nothing to revoke",
+            group_label(&group),
+            spec.to_rule(spec.source_group.clone())
+        ));
+        return Ok(group);
+    }
+    if !ec2.dry_run() {
+        let targets: Vec<String> = present
+            .iter()
+            .map(|r| format!("{}: {r}", group_label(&group)))
+            .collect();
+        prompt::confirm_destructive(ctx, "revoke", &targets)?;
+    }
+    ec2.run(async {
+        revoke_rules(&ec2, CALL, &group, &present).await?;
+        refreshed(&ec2, CALL, group, &[], &present).await
+    })
+}
+
+pub async fn fetch_addresses(
+    client: &Client,
+    allocation_ids: Vec<String>,
+    ips: Vec<String>,
+    filters: Vec<Filter>,
+) -> Result<Vec<Address>, SdkError<DescribeAddressesError>> {
+    let out = client
+        .describe_addresses()
+        .set_allocation_ids((!allocation_ids.is_empty()).then_some(allocation_ids))
+        .set_public_ips((!ips.is_empty()).then_some(ips))
+        .set_filters((!filters.is_empty()).then_some(filters))
+        .send()
+        .await?;
+    let mut addresses: Vec<Address> = out.addresses().iter().map(Address::from).collect();
+    addresses.sort_by(|a, b| (&a.ip, &a.allocation_id).cmp(&(&b.ip, &b.allocation_id)));
+    Ok(addresses)
+}
+
+fn address_label(a: &Address) -> String {
+    let mut text = format!("{}, {}", label(&a.allocation_id, &a.tags), a.ip);
+    if let Some(instance) = &a.instance {
+        text += &format!(", on {instance}");
+    }
+    text
+}
+
+/// The existing addresses `x` names (objects, allocation ids or IPs).
+async fn resolve_addresses(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<Vec<Address>> {
+    if let Some(a) = x
+        .read_lock::<Address>()
+        .filter(|a| is_planned(&a.allocation_id))
+    {
+        return Ok(vec![a.clone()]);
+    }
+    let ids = refs(call, x, Kind::Address)?.ids;
+    let (allocations, ips): (Vec<String>, Vec<String>) = ids
+        .iter()
+        .cloned()
+        .partition(|id| id.starts_with("eipalloc-"));
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = fetch_addresses(ec2.client, allocations, ips, Vec::new())
+        .await
+        .map_err(|e| ec2.fail(call, &ids.join(", "), e))?;
+    for id in &ids {
+        if !found.iter().any(|a| &a.allocation_id == id || &a.ip == id) {
+            return Err(runtime_error(format!(
+                "{call}: no elastic IP {id} in {}",
+                ec2.region
+            )));
+        }
+    }
+    Ok(found)
+}
+
+pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
+    const CALL: &str = "ec2::allocate_address";
+    let tags = tags_option(&opts)?;
+    let ec2 = Ec2::new(ctx)?;
+    ec2.run(async {
+        let target = match tags.get("Name") {
+            Some(name) => format!("an elastic IP named {name}"),
+            None => "an elastic IP".to_string(),
+        };
+        let out = ec2
+            .mutate(CALL, &target, |d| {
+                ec2.client
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .set_tag_specifications(
+                        tag_spec(ResourceType::ElasticIp, &tags).map(|t| vec![t]),
+                    )
+                    .dry_run(d)
+                    .send()
+            })
+            .await?;
+        let address = match out {
+            Some(out) => Address {
+                ip: out.public_ip().unwrap_or_default().to_string(),
+                allocation_id: out.allocation_id().unwrap_or_default().to_string(),
+                instance: None,
+                tags: tags.clone(),
+                association_id: None,
+            },
+            None => Address {
+                ip: PLANNED_IP.into(),
+                allocation_id: planned_id("eipalloc"),
+                instance: None,
+                tags: tags.clone(),
+                association_id: None,
+            },
+        };
+        if !is_planned(&address.allocation_id) {
+            ctx.output
+                .info(&format!("allocated {}", address_label(&address)));
+        }
+        Ok(address)
+    })
+}
+
+pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
+    const CALL: &str = "ec2::addresses";
+    let mut filters = tag_filters(&opts)?;
+    if let Some(x) = opts.value("instance") {
+        filters.push(filter("instance-id", refs(CALL, x, Kind::Instance)?.ids));
+    }
+    let ec2 = Ec2::new(ctx)?;
+    ec2.run(async {
+        let found = fetch_addresses(ec2.client, Vec::new(), Vec::new(), filters)
+            .await
+            .map_err(|e| ec2.fail(CALL, "", e))?;
+        Ok(array(found))
+    })
+}
+
+pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> RhaiResult<Address> {
+    const CALL: &str = "ec2::associate_address";
+    let instance = refs(CALL, instance, Kind::Instance)?.ids;
+    let [instance] = instance.as_slice() else {
+        return Err(runtime_error(format!("{CALL}: takes one instance")));
+    };
+    let ec2 = Ec2::new(ctx)?;
+    ec2.run(async {
+        let found = resolve_addresses(&ec2, CALL, addr).await?;
+        let [address] = found.as_slice() else {
+            return Err(runtime_error(format!("{CALL}: takes one address")));
+        };
+        let target = format!("{} with {instance}", address_label(address));
+        let done = ec2
+            .mutate(
+                CALL,
+                &format!(
+                    "{target}{}",
+                    if is_planned(instance) {
+                        " (planned)"
+                    } else {
+                        ""
+                    }
+                ),
+                |d| {
+                    ec2.client
+                        .associate_address()
+                        .allocation_id(&address.allocation_id)
+                        .instance_id(instance)
+                        .allow_reassociation(true)
+                        .dry_run(d)
+                        .send()
+                },
+            )
+            .await?;
+        if done.is_none() {
+            let mut planned = address.clone();
+            planned.instance = Some(instance.clone());
+            return Ok(planned);
+        }
+        ctx.output.info(&format!("associated {target}"));
+        let mut now = fetch_addresses(
+            ec2.client,
+            vec![address.allocation_id.clone()],
+            Vec::new(),
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| ec2.fail(CALL, &address.allocation_id, e))?;
+        Ok(now.pop().unwrap_or_else(|| address.clone()))
+    })
+}
+
+pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
+    const CALL: &str = "ec2::release_address";
+    let ec2 = Ec2::new(ctx)?;
+    let found = ec2.run(resolve_addresses(&ec2, CALL, addr))?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    if !ec2.dry_run() {
+        let targets: Vec<String> = found.iter().map(address_label).collect();
+        prompt::confirm_destructive(ctx, "release", &targets)?;
+    }
+    ec2.run(async {
+        for address in &found {
+            let target = address_label(address);
+            // An associated address cannot be released: detach it first.
+            if let Some(association) = &address.association_id {
+                ec2.mutate(
+                    "ec2::release_address",
+                    &format!("{target} (detach first)"),
+                    |d| {
+                        ec2.client
+                            .disassociate_address()
+                            .association_id(association)
+                            .dry_run(d)
+                            .send()
+                    },
+                )
+                .await?;
+            }
+            let done = ec2
+                .mutate(CALL, &target, |d| {
+                    ec2.client
+                        .release_address()
+                        .allocation_id(&address.allocation_id)
+                        .dry_run(d)
+                        .send()
+                })
+                .await?;
+            if done.is_some() {
+                ctx.output.info(&format!("released {target}"));
+            }
+        }
+        Ok(())
+    })
+}
