@@ -7,6 +7,7 @@ mod builtins;
 mod check;
 mod cli;
 mod command;
+mod completion;
 mod config;
 mod context;
 mod doc;
