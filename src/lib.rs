@@ -73,7 +73,10 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => exit::OK,
         Err(err) => {
-            eprint!("{}", err.render(&session.sources()));
+            eprint!(
+                "{}",
+                session.ctx.output.redact(&err.render(&session.sources()))
+            );
             err.exit_code()
         }
     }

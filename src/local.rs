@@ -65,7 +65,7 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
             .info(&format!("dry run: would run locally: {cmd}"));
         return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
     }
-    tracing::info!(command = cmd, "local::run");
+    tracing::info!(command = %ctx.output.redact(cmd), "local::run");
     let result = ctx
         .runtime
         .block_on(execute(ctx, command, cmd, stdin, timeout, quiet))??;

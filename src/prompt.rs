@@ -139,6 +139,14 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
 }
 
 pub fn prompt(ctx: &Context, ask: &Ask) -> RhaiResult<String> {
+    let answer = ask_text(ctx, ask)?;
+    if ask.secret {
+        ctx.output.add_secret(&answer);
+    }
+    Ok(answer)
+}
+
+fn ask_text(ctx: &Context, ask: &Ask) -> RhaiResult<String> {
     if let Some(answer) = ctx.var(&ask.key) {
         ask.echo(&answer, &format!("--var {}", ask.key));
         return Ok(answer);

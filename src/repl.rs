@@ -238,7 +238,10 @@ fn show(session: &Session, result: Result<Dynamic>) {
             }
         }
         Err(err) => {
-            eprint!("{}", err.render(&session.sources()));
+            eprint!(
+                "{}",
+                session.ctx.output.redact(&err.render(&session.sources()))
+            );
             if matches!(err, Error::Interrupted(_)) {
                 session.ctx.runtime.clear_interrupt();
             }
