@@ -13,6 +13,8 @@ mod context;
 mod doc;
 mod engine;
 mod error;
+mod journal;
+mod journal_view;
 mod list;
 mod local;
 mod options;
@@ -68,6 +70,9 @@ pub fn main() -> i32 {
         Command::Check { files } => run::check_files(&session, files),
         Command::List { file } => list::list(&session, file),
         Command::Doc { name } => doc::doc(&session, name.as_deref()),
+        Command::Journal { run, teardown } => {
+            journal_view::show(&session, run.as_deref(), *teardown)
+        }
         Command::Completions { .. } => Ok(()),
     };
     match result {

@@ -76,6 +76,11 @@ impl Output {
         self.write(true, &format!("warning: {text}"));
     }
 
+    /// A step of a dry run's plan, shown as it is planned.
+    pub fn plan_line(&self, text: &str) {
+        self.write(true, &format!("plan {text}"));
+    }
+
     /// One line of a running command's output, prefixed with where it runs.
     pub fn stream(&self, origin: &str, line: &str, is_stderr: bool) {
         let to_stderr = is_stderr || self.format == OutputFormat::Json;

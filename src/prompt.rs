@@ -105,6 +105,12 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
         ask.echo("yes", "--yes");
         return Ok(true);
     }
+    // A dry run shows confirmations in the plan and follows the "yes"
+    // path, so the plan covers what a confirmed run would do.
+    if ctx.settings.dry_run {
+        ctx.act("confirm", &ask.question, serde_json::Value::Null);
+        return Ok(true);
+    }
     let fallback = ask
         .fallback
         .as_ref()
