@@ -21,8 +21,10 @@ mod quote;
 mod repl;
 mod run;
 mod runtime;
+mod s3;
 mod sources;
 mod stdlib;
+mod transfer;
 
 use clap::{CommandFactory, Parser};
 
