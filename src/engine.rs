@@ -64,6 +64,7 @@ impl Session {
         crate::command::CmdResult::register(&mut engine);
         crate::builtins::register(&mut engine, &ctx);
         engine.register_static_module("local", crate::local::module(&ctx).into());
+        engine.register_static_module("s3", crate::s3::module(&ctx).into());
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),

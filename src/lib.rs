@@ -24,8 +24,10 @@ mod quote;
 mod repl;
 mod run;
 mod runtime;
+mod s3;
 mod sources;
 mod stdlib;
+mod transfer;
 
 use clap::{CommandFactory, Parser};
 

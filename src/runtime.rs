@@ -75,6 +75,13 @@ impl Runtime {
         &self.interrupt
     }
 
+    /// Run `fut` to completion even after Ctrl-C: the short cleanup an
+    /// interrupted call owes (e.g. aborting a multipart upload so no parts
+    /// stay stored). Bound it with a timeout; a second Ctrl-C still exits.
+    pub fn cleanup<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.rt.block_on(fut)
+    }
+
     /// Run `fut` to completion, or until Ctrl-C, which drops it (ending
     /// child processes and remote commands it owns) and stops the runbook.
     /// Pass an `async` block: futures such as tokio's `sleep` must be
