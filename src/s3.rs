@@ -26,8 +26,6 @@ const LIST_OPTIONS: &[&str] = &["prefix", "page_size"];
 const DELETE_BATCH: usize = 1000;
 /// The longest a SigV4 presigned URL may live: 7 days.
 const MAX_PRESIGN_SECONDS: INT = 7 * 24 * 3600;
-/// How many keys a dry run names before summarising.
-const DRY_RUN_SHOWN: usize = 20;
 
 pub fn module(ctx: &Arc<Context>) -> Module {
     let mut m = Module::new();
@@ -275,9 +273,8 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
 
 fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
     let uri = bucket_uri("s3::create_bucket", name)?;
-    if ctx.settings.dry_run {
-        ctx.output
-            .info(&format!("dry run: would create bucket {uri}"));
+    let act = ctx.act("s3::create_bucket", &uri, serde_json::Value::Null);
+    if act.dry_run() {
         return Ok(name.to_string());
     }
     let aws = ctx.aws()?;
@@ -289,6 +286,7 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
     if head.is_ok() {
         ctx.output
             .info(&format!("bucket {uri} already exists; using it"));
+        act.done(serde_json::json!({ "existed": true }));
         return Ok(name.to_string());
     }
     // us-east-1 is the default location and rejects being named as one.
@@ -307,10 +305,14 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
             .await
     })?;
     match result {
-        Ok(_) => Ok(name.to_string()),
+        Ok(_) => {
+            act.done(serde_json::json!({ "created": [{ "type": "bucket", "id": name }] }));
+            Ok(name.to_string())
+        }
         Err(e) if error_code(&e) == Some("BucketAlreadyOwnedByYou") => {
             ctx.output
                 .info(&format!("bucket {uri} already exists; using it"));
+            act.done(serde_json::json!({ "existed": true }));
             Ok(name.to_string())
         }
         Err(e) if error_code(&e) == Some("BucketAlreadyExists") => Err(runtime_error(format!(
@@ -334,11 +336,8 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
             data.type_name()
         )));
     };
-    if ctx.settings.dry_run {
-        ctx.output.info(&format!(
-            "dry run: would put {} bytes to {uri}",
-            bytes.len()
-        ));
+    let act = ctx.act("s3::put", &uri, serde_json::json!({ "bytes": bytes.len() }));
+    if act.dry_run() {
         return Ok(());
     }
     let aws = ctx.aws()?;
@@ -355,7 +354,13 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
                 .await
         })?
         .map_err(|e| call_error("s3::put", &uri, &aws.region, e))?;
+    act.done(created_object(bucket, key));
     Ok(())
+}
+
+/// How an action reports the object it wrote, for the journal's teardown.
+fn created_object(bucket: &str, key: &str) -> serde_json::Value {
+    serde_json::json!({ "created": [{ "type": "object", "id": key, "bucket": bucket }] })
 }
 
 fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<Vec<u8>> {
@@ -446,11 +451,12 @@ fn upload(
             path.display()
         )));
     }
-    if ctx.settings.dry_run {
-        ctx.output.info(&format!(
-            "dry run: would upload {} ({size} bytes) to {uri}",
-            path.display()
-        ));
+    let act = ctx.act(
+        "s3::upload",
+        &uri,
+        serde_json::json!({ "path": path.display().to_string(), "bytes": size }),
+    );
+    if act.dry_run() {
         return Ok(key);
     }
     let aws = ctx.aws()?;
@@ -467,6 +473,7 @@ fn upload(
             content_type,
         },
     )?;
+    act.done(created_object(bucket, &key));
     Ok(key)
 }
 
@@ -624,30 +631,31 @@ fn delete(ctx: &Context, bucket: &str, keys: Dynamic) -> RhaiResult<()> {
     if targets.is_empty() {
         return Ok(());
     }
-    if ctx.settings.dry_run {
-        for target in targets.iter().take(DRY_RUN_SHOWN) {
-            ctx.output.info(&format!("dry run: would delete {target}"));
-        }
-        if targets.len() > DRY_RUN_SHOWN {
-            ctx.output.info(&format!(
-                "dry run: ... and {} more in s3://{bucket}",
-                targets.len() - DRY_RUN_SHOWN
-            ));
-        }
+    crate::prompt::confirm_destructive(ctx, "delete", &targets)?;
+    let act = ctx.act(
+        "s3::delete",
+        &format!("s3://{bucket}"),
+        serde_json::json!({ "keys": keys }),
+    );
+    if act.dry_run() {
         return Ok(());
     }
-    crate::prompt::confirm_destructive(ctx, "delete", &targets)?;
+    let removed = serde_json::json!({
+        "removed": keys.iter().map(|k| serde_json::json!({ "type": "object", "id": k, "bucket": bucket })).collect::<Vec<_>>(),
+    });
     let aws = ctx.aws()?;
     if let [key] = keys.as_slice() {
         tracing::info!(uri = targets[0], "s3::delete");
         ctx.runtime
             .block_on(async { aws.s3.delete_object().bucket(bucket).key(key).send().await })?
             .map_err(|e| call_error("s3::delete", &targets[0], &aws.region, e))?;
+        act.done(removed);
         return Ok(());
     }
     for batch in keys.chunks(DELETE_BATCH) {
         delete_batch(ctx, aws, bucket, batch)?;
     }
+    act.done(removed);
     Ok(())
 }
 
