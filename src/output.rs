@@ -170,10 +170,8 @@ pub fn render_text(value: &Dynamic) -> Option<String> {
     if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
         return Some(result.to_string());
     }
-    if let Some(items) = value.read_lock::<rhai::Array>() {
-        if let Some(table) = table(&items) {
-            return Some(table);
-        }
+    if let Some(table) = value.read_lock::<rhai::Array>().and_then(|items| table(&items)) {
+        return Some(table);
     }
     match to_json(value) {
         serde_json::Value::Array(_) | serde_json::Value::Object(_) => {

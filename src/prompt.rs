@@ -315,29 +315,6 @@ impl Drop for EchoOff {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_come_from_questions() {
-        assert_eq!(key_for("Reinstall dependencies?"), "reinstall_dependencies");
-        assert_eq!(
-            key_for("Which component (web/workers)?"),
-            "which_component_web_workers"
-        );
-        assert_eq!(key_for("???"), "answer");
-        assert!(key_for(&"word ".repeat(30)).len() < 45);
-    }
-
-    #[test]
-    fn yes_no_answers() {
-        assert_eq!(parse_yes_no(" YES "), Some(true));
-        assert_eq!(parse_yes_no("n"), Some(false));
-        assert_eq!(parse_yes_no("maybe"), None);
-    }
-}
-
 /// The confirmation in front of a destructive call (terminate, release,
 /// delete...). It lists what will be destroyed; `--yes`, `--var KEY=yes` or
 /// a "yes" at the terminal goes on, anything else stops the run (exit 3).
@@ -362,5 +339,28 @@ pub fn confirm_destructive(ctx: &Context, action: &str, targets: &[String]) -> R
         Ok(())
     } else {
         Err(Abort::declined(format!("declined: {action} {what}"), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_questions() {
+        assert_eq!(key_for("Reinstall dependencies?"), "reinstall_dependencies");
+        assert_eq!(
+            key_for("Which component (web/workers)?"),
+            "which_component_web_workers"
+        );
+        assert_eq!(key_for("???"), "answer");
+        assert!(key_for(&"word ".repeat(30)).len() < 45);
+    }
+
+    #[test]
+    fn yes_no_answers() {
+        assert_eq!(parse_yes_no(" YES "), Some(true));
+        assert_eq!(parse_yes_no("n"), Some(false));
+        assert_eq!(parse_yes_no("maybe"), None);
     }
 }
