@@ -19,6 +19,19 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     register_params(engine, ctx);
     register_logging(engine, ctx);
 
+    let c = ctx.clone();
+    func(
+        "secret",
+        &["value: ?", "?"],
+        "Mark `value` as secret and return it unchanged: wherever it would appear in output, errors,\n\
+         plans or the journal, `***` is shown instead.\n\
+         Example: let pw = secret(env(\"DB_PASSWORD\"));",
+    )
+    .register_into_engine(engine, move |value: Dynamic| {
+        c.output.add_secret(&value.to_string());
+        value
+    });
+
     func(
         "quote",
         &["text: String", "String"],

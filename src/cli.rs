@@ -90,6 +90,20 @@ Examples:
         /// A function name, or a module prefix such as `ec2::`
         name: Option<String>,
     },
+    /// What earlier runs changed: list runs, show one, or write its teardown
+    #[command(after_help = "\
+Examples:
+  opsh journal                       recent runs, newest first
+  opsh journal last                  the newest run's actions and what it created
+  opsh journal 20261122-093001-01234 --teardown > teardown.rhai
+  opsh run teardown.rhai             remove what that run created (asks first)")]
+    Journal {
+        /// A run id (or a unique prefix of one), or `last`
+        run: Option<String>,
+        /// Print a runbook that removes what RUN created; nothing is deleted
+        #[arg(long, requires = "run")]
+        teardown: bool,
+    },
     /// Print a shell completion script
     #[command(after_help = "\
 Examples:

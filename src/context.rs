@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Settings;
+use crate::journal::Journal;
 use crate::output::Output;
 use crate::runtime::Runtime;
 
@@ -13,6 +14,7 @@ pub struct Context {
     pub settings: Settings,
     pub runtime: Arc<Runtime>,
     pub output: Output,
+    pub journal: Journal,
     /// Someone can answer prompts: stdin and stderr are terminals.
     pub terminal: bool,
     used_vars: Mutex<BTreeSet<String>>,
@@ -26,6 +28,7 @@ impl Context {
             settings,
             runtime,
             output,
+            journal: Journal::new(),
             used_vars: Mutex::new(BTreeSet::new()),
         })
     }

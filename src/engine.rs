@@ -66,6 +66,7 @@ impl Session {
         engine.register_static_module("local", crate::local::module(&ctx).into());
         crate::ec2_types::register(&mut engine);
         engine.register_static_module("ec2", crate::ec2::module(&ctx).into());
+        engine.register_static_module("s3", crate::s3::module(&ctx).into());
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),

@@ -7,6 +7,7 @@ mod builtins;
 mod check;
 mod cli;
 mod command;
+mod completion;
 mod config;
 mod context;
 mod doc;
@@ -20,6 +21,8 @@ mod ec2_storage;
 mod ec2_types;
 mod engine;
 mod error;
+mod journal;
+mod journal_view;
 mod list;
 mod local;
 mod options;
@@ -29,8 +32,10 @@ mod quote;
 mod repl;
 mod run;
 mod runtime;
+mod s3;
 mod sources;
 mod stdlib;
+mod transfer;
 
 use clap::{CommandFactory, Parser};
 
@@ -75,12 +80,18 @@ pub fn main() -> i32 {
         Command::Check { files } => run::check_files(&session, files),
         Command::List { file } => list::list(&session, file),
         Command::Doc { name } => doc::doc(&session, name.as_deref()),
+        Command::Journal { run, teardown } => {
+            journal_view::show(&session, run.as_deref(), *teardown)
+        }
         Command::Completions { .. } => Ok(()),
     };
     match result {
         Ok(()) => exit::OK,
         Err(err) => {
-            eprint!("{}", err.render(&session.sources()));
+            eprint!(
+                "{}",
+                session.ctx.output.redact(&err.render(&session.sources()))
+            );
             err.exit_code()
         }
     }

@@ -60,18 +60,19 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     if let Some(cwd) = opts.string("cwd")? {
         command.current_dir(cwd);
     }
-    if ctx.settings.dry_run {
-        ctx.output
-            .info(&format!("dry run: would run locally: {cmd}"));
+    let act = ctx.act("local::run", ORIGIN, serde_json::json!({ "command": cmd }));
+    if act.dry_run() {
         return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
     }
-    tracing::info!(command = cmd, "local::run");
+    tracing::info!(command = %ctx.output.redact(cmd), "local::run");
     let result = ctx
         .runtime
         .block_on(execute(ctx, command, cmd, stdin, timeout, quiet))??;
     if !result.ok && !warn {
+        act.failed(&format!("exit code {}", result.code));
         return Err(runtime_error(result.failure_message()));
     }
+    act.done(serde_json::json!({ "code": result.code }));
     Ok(result)
 }
 

@@ -2,7 +2,7 @@
 //! documents; script prints and streamed command output go to stderr.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use rhai::Dynamic;
 
@@ -12,14 +12,40 @@ pub struct Output {
     format: OutputFormat,
     // Lines from parallel hosts must not interleave mid-line.
     lock: Mutex<()>,
+    /// Values that must never be shown: secret prompt answers and values
+    /// passed through `secret()`. Longest first, so a secret containing
+    /// another is hidden whole.
+    secrets: RwLock<Vec<String>>,
 }
+
+pub const REDACTED: &str = "***";
 
 impl Output {
     pub fn new(format: OutputFormat) -> Self {
         Self {
             format,
             lock: Mutex::new(()),
+            secrets: RwLock::new(Vec::new()),
         }
+    }
+
+    pub fn add_secret(&self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
+        if !secrets.iter().any(|s| s == value) {
+            secrets.push(value.to_string());
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        secrets.iter().fold(text.to_string(), |text, secret| {
+            text.replace(secret.as_str(), REDACTED)
+        })
     }
 
     pub fn format(&self) -> OutputFormat {
@@ -27,6 +53,7 @@ impl Output {
     }
 
     fn write(&self, to_stderr: bool, text: &str) {
+        let text = self.redact(text);
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // A closed pipe (e.g. `| head`) must not kill the runbook mid-action.
         if to_stderr {
@@ -47,6 +74,11 @@ impl Output {
 
     pub fn warn(&self, text: &str) {
         self.write(true, &format!("warning: {text}"));
+    }
+
+    /// A step of a dry run's plan, shown as it is planned.
+    pub fn plan_line(&self, text: &str) {
+        self.write(true, &format!("plan {text}"));
     }
 
     /// One line of a running command's output, prefixed with where it runs.
@@ -147,10 +179,8 @@ pub fn render_text(value: &Dynamic) -> Option<String> {
     if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
         return Some(result.to_string());
     }
-    if let Some(items) = value.read_lock::<rhai::Array>() {
-        if let Some(table) = table(&items) {
-            return Some(table);
-        }
+    if let Some(table) = value.read_lock::<rhai::Array>().and_then(|items| table(&items)) {
+        return Some(table);
     }
     match to_json(value) {
         serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
@@ -200,6 +230,14 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_redacted_longest_first() {
+        let out = Output::new(OutputFormat::Text);
+        out.add_secret("hunter2");
+        out.add_secret("hunter2-extra");
+        assert_eq!(out.redact("pw=hunter2-extra or hunter2"), "pw=*** or ***");
+    }
 
     #[test]
     fn maps_and_arrays_become_json() {

@@ -105,6 +105,12 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
         ask.echo("yes", "--yes");
         return Ok(true);
     }
+    // A dry run shows confirmations in the plan and follows the "yes"
+    // path, so the plan covers what a confirmed run would do.
+    if ctx.settings.dry_run {
+        ctx.act("confirm", &ask.question, serde_json::Value::Null);
+        return Ok(true);
+    }
     let fallback = ask
         .fallback
         .as_ref()
@@ -139,6 +145,14 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
 }
 
 pub fn prompt(ctx: &Context, ask: &Ask) -> RhaiResult<String> {
+    let answer = ask_text(ctx, ask)?;
+    if ask.secret {
+        ctx.output.add_secret(&answer);
+    }
+    Ok(answer)
+}
+
+fn ask_text(ctx: &Context, ask: &Ask) -> RhaiResult<String> {
     if let Some(answer) = ctx.var(&ask.key) {
         ask.echo(&answer, &format!("--var {}", ask.key));
         return Ok(answer);
@@ -301,29 +315,6 @@ impl Drop for EchoOff {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_come_from_questions() {
-        assert_eq!(key_for("Reinstall dependencies?"), "reinstall_dependencies");
-        assert_eq!(
-            key_for("Which component (web/workers)?"),
-            "which_component_web_workers"
-        );
-        assert_eq!(key_for("???"), "answer");
-        assert!(key_for(&"word ".repeat(30)).len() < 45);
-    }
-
-    #[test]
-    fn yes_no_answers() {
-        assert_eq!(parse_yes_no(" YES "), Some(true));
-        assert_eq!(parse_yes_no("n"), Some(false));
-        assert_eq!(parse_yes_no("maybe"), None);
-    }
-}
-
 /// The confirmation in front of a destructive call (terminate, release,
 /// delete...). It lists what will be destroyed; `--yes`, `--var KEY=yes` or
 /// a "yes" at the terminal goes on, anything else stops the run (exit 3).
@@ -348,5 +339,28 @@ pub fn confirm_destructive(ctx: &Context, action: &str, targets: &[String]) -> R
         Ok(())
     } else {
         Err(Abort::declined(format!("declined: {action} {what}"), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_questions() {
+        assert_eq!(key_for("Reinstall dependencies?"), "reinstall_dependencies");
+        assert_eq!(
+            key_for("Which component (web/workers)?"),
+            "which_component_web_workers"
+        );
+        assert_eq!(key_for("???"), "answer");
+        assert!(key_for(&"word ".repeat(30)).len() < 45);
+    }
+
+    #[test]
+    fn yes_no_answers() {
+        assert_eq!(parse_yes_no(" YES "), Some(true));
+        assert_eq!(parse_yes_no("n"), Some(false));
+        assert_eq!(parse_yes_no("maybe"), None);
     }
 }

@@ -23,19 +23,19 @@ pub fn run(session: &Session, file: &Path, function: Option<&str>, args: &[Strin
     if let Some(function) = function {
         ensure_function(&ast, &name, function, args.len())?;
     }
-    let mut scope = Scope::new();
-    session
-        .engine
-        .run_ast_with_scope(&mut scope, &ast)
-        .map_err(|e| Error::from_eval(&name, &e))?;
-    if let Some(function) = function {
-        let args: Vec<Dynamic> = args.iter().map(|a| parse_arg(a)).collect();
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let result: Dynamic = session
-            .engine
-            .call_fn_with_options(options, &mut scope, &ast, function, args)
-            .map_err(|e| Error::from_eval(&name, &e))?;
-        session.ctx.output.value(&result);
+    session.ctx.journal.start(&name, function);
+    let outcome = execute(session, &name, &ast, function, args);
+    if session.ctx.settings.dry_run {
+        show_plan(session, outcome.as_ref().ok().and_then(Option::as_ref));
+    } else if let Some((run, path)) = session.ctx.journal.written() {
+        tracing::info!("journal of run {run}: {}", path.display());
+    }
+    let result = outcome?;
+    if let (Some(value), false) = (
+        result,
+        session.ctx.settings.dry_run && session.ctx.output.format() == OutputFormat::Json,
+    ) {
+        session.ctx.output.value(&value);
     }
     for key in session.ctx.unused_vars() {
         session.ctx.output.warn(&format!(
@@ -43,6 +43,60 @@ pub fn run(session: &Session, file: &Path, function: Option<&str>, args: &[Strin
         ));
     }
     Ok(())
+}
+
+/// The runbook's top level, then FUNCTION if given: its return value.
+fn execute(
+    session: &Session,
+    name: &str,
+    ast: &AST,
+    function: Option<&str>,
+    args: &[String],
+) -> Result<Option<Dynamic>> {
+    let mut scope = Scope::new();
+    session
+        .engine
+        .run_ast_with_scope(&mut scope, ast)
+        .map_err(|e| Error::from_eval(name, &e))?;
+    if let Some(function) = function {
+        let args: Vec<Dynamic> = args.iter().map(|a| parse_arg(a)).collect();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let result: Dynamic = session
+            .engine
+            .call_fn_with_options(options, &mut scope, ast, function, args)
+            .map_err(|e| Error::from_eval(name, &e))?;
+        return Ok(Some(result));
+    }
+    Ok(None)
+}
+
+/// The plan of a dry run: numbered actions on stdout, or with
+/// `--output json` one document holding the plan and the result.
+fn show_plan(session: &Session, result: Option<&Dynamic>) {
+    let plan = session.ctx.journal.plan();
+    let output = &session.ctx.output;
+    if output.format() == OutputFormat::Json {
+        output.json(&serde_json::json!({
+            "plan": plan,
+            "result": result.map(crate::output::to_json),
+        }));
+        return;
+    }
+    output.print(&format!(
+        "Plan (dry run, nothing was changed): {} action(s)",
+        plan.len()
+    ));
+    for entry in plan {
+        let args = match &entry.args {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Object(map) if map.is_empty() => String::new(),
+            other => format!(" {other}"),
+        };
+        output.print(&format!(
+            "{:>3}. {} {}{args}",
+            entry.n, entry.action, entry.target
+        ));
+    }
 }
 
 /// Integers and true/false pass as such; everything else as a string, so

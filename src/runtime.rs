@@ -32,6 +32,8 @@ impl Interrupt {
 pub struct Runtime {
     rt: tokio::runtime::Runtime,
     interrupt: Interrupt,
+    raise: Arc<watch::Sender<bool>>,
+    presses: Arc<AtomicUsize>,
 }
 
 impl Runtime {
@@ -41,10 +43,12 @@ impl Runtime {
             .enable_all()
             .build()?;
         let (tx, rx) = watch::channel(false);
+        let raise = Arc::new(tx);
         let presses = Arc::new(AtomicUsize::new(0));
+        let (tx, count) = (raise.clone(), presses.clone());
         rt.spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                if presses.fetch_add(1, Ordering::SeqCst) > 0 {
+                if count.fetch_add(1, Ordering::SeqCst) > 0 {
                     eprintln!("\ninterrupted again: exiting now");
                     std::process::exit(crate::error::exit::INTERRUPTED);
                 }
@@ -55,11 +59,27 @@ impl Runtime {
         Ok(Arc::new(Self {
             rt,
             interrupt: Interrupt { rx },
+            raise,
+            presses,
         }))
+    }
+
+    /// Forget a handled Ctrl-C, so the REPL carries on after cancelling a
+    /// call.
+    pub fn clear_interrupt(&self) {
+        self.presses.store(0, Ordering::SeqCst);
+        self.raise.send_replace(false);
     }
 
     pub fn interrupt(&self) -> &Interrupt {
         &self.interrupt
+    }
+
+    /// Run `fut` to completion even after Ctrl-C: the short cleanup an
+    /// interrupted call owes (e.g. aborting a multipart upload so no parts
+    /// stay stored). Bound it with a timeout; a second Ctrl-C still exits.
+    pub fn cleanup<T>(&self, fut: impl Future<Output = T>) -> T {
+        self.rt.block_on(fut)
     }
 
     /// Run `fut` to completion, or until Ctrl-C, which drops it (ending

@@ -525,3 +525,22 @@ fn ctrl_c_during_a_local_command_ends_it() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!dir.join("finished").exists(), "the command kept running");
 }
+
+#[test]
+fn secrets_never_appear_in_output_or_errors() {
+    let script = "let pw = secret(env(\"OPSH_T_PW\"));\n\
+                  print(`password is ${pw}`);\n\
+                  local::run(`echo using ${pw}; echo ${pw} >&2`);\n\
+                  local::run(`echo ${pw}; exit 3`);\n";
+    Test::new()
+        .file("r.rhai", script)
+        .env("OPSH_T_PW", "s3cr3t-Value")
+        .args(&["run", "r.rhai", "-v"])
+        .run()
+        .code(1)
+        .stdout_has("password is ***")
+        .stdout_has("using ***")
+        .stdout_lacks("s3cr3t")
+        .stderr_lacks("s3cr3t")
+        .stderr_has("echo ***; exit 3");
+}
