@@ -224,6 +224,20 @@ fn register_images(module: &mut Module, ctx: &Arc<Context>) {
     });
     let c = ctx.clone();
     func(
+        "deregister_image",
+        &["images: Image|String|Array", "()"],
+        "Deregister image(s), after a confirmation that names each one; their snapshots stay (ec2::delete_snapshot).",
+    )
+    .set_into_module(module, move |x: Dynamic| images::deregister_image(&c, &x));
+    let c = ctx.clone();
+    func(
+        "delete_key_pair",
+        &["name: String", "()"],
+        "Delete a key pair (by name or key- id), after a confirmation.",
+    )
+    .set_into_module(module, move |name: &str| images::delete_key_pair(&c, name));
+    let c = ctx.clone();
+    func(
         "key_pairs",
         &["Array"],
         "Every key pair in the region, by name: [KeyPair {name, fingerprint, id}].",
@@ -272,6 +286,16 @@ fn register_network(module: &mut Module, ctx: &Arc<Context>) {
     )
     .set_into_module(module, move |sg: Dynamic, rule: Dynamic| {
         network::revoke(&c, &sg, &rule)
+    });
+
+    let c = ctx.clone();
+    func(
+        "delete_security_group",
+        &["group: SecurityGroup|String", "()"],
+        "Delete a security group (object, id or name), after a confirmation.",
+    )
+    .set_into_module(module, move |sg: Dynamic| {
+        network::delete_security_group(&c, &sg)
     });
 
     with_options!(
@@ -359,6 +383,14 @@ fn register_storage(module: &mut Module, ctx: &Arc<Context>) {
         "Detach a volume and return it once available.",
     )
     .set_into_module(module, move |v: Dynamic| storage::detach_volume(&c, &v));
+
+    let c = ctx.clone();
+    func(
+        "delete_volume",
+        &["volumes: Volume|String|Array", "()"],
+        "Delete volume(s), after a confirmation that names each one.",
+    )
+    .set_into_module(module, move |v: Dynamic| storage::delete_volume(&c, &v));
 
     with_options!(
         *module,

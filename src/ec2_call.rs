@@ -11,6 +11,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use rhai::{Dynamic, EvalAltResult, Map};
+use serde_json::Value;
 
 use crate::aws;
 use crate::context::Context;
@@ -51,48 +52,68 @@ impl<'a> Ec2<'a> {
         aws::call_error(call, resource, self.region, err)
     }
 
-    /// Send a call that changes something. `send(dry_run)` builds and sends
-    /// the request with EC2's DryRun flag set from `--dry-run`, so a plan
-    /// still checks permissions; EC2's `DryRunOperation` answer means "would
-    /// have succeeded" and gives `None`, as does a target that is itself
-    /// planned (it does not exist to ask about).
+    /// Send a call that changes something, as one action of the run: it
+    /// goes into the journal, or into the plan of a dry run. A dry run still
+    /// sends the request, with EC2's own DryRun flag, so missing permissions
+    /// show; EC2's `DryRunOperation` answer means "would have succeeded"
+    /// and gives `None`, as does a target that is itself planned (there is
+    /// nothing to ask EC2 about). `outcome` says what a real call created or
+    /// removed, for the journal.
     pub async fn mutate<O, E, R, Fut>(
         &self,
         call: &str,
         target: &str,
+        args: Value,
         send: impl FnOnce(bool) -> Fut,
+        outcome: impl FnOnce(&O) -> Value,
     ) -> RhaiResult<Option<O>>
     where
         Fut: Future<Output = Result<O, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let dry_run = self.dry_run();
-        let would = || {
-            let verb = call.strip_prefix("ec2::").unwrap_or(call);
-            self.ctx
-                .output
-                .info(&format!("dry run: would {verb} {target}"));
-        };
-        if dry_run && target.contains(PLANNED) {
-            would();
-            return Ok(None);
+        let planned = target.contains(PLANNED) || args.to_string().contains(PLANNED);
+        let act = self.ctx.act(call, target, args);
+        if act.dry_run() {
+            if planned {
+                return Ok(None);
+            }
+            return match send(true).await {
+                Ok(out) => {
+                    self.ctx.output.warn(&format!(
+                        "{call}: the endpoint ignored DryRun and carried out the call on {target}"
+                    ));
+                    Ok(Some(out))
+                }
+                Err(err) if aws::error_code(&err) == Some("DryRunOperation") => Ok(None),
+                Err(err) => Err(self.fail(call, target, err)),
+            };
         }
-        match send(dry_run).await {
-            Ok(out) if dry_run => {
-                self.ctx.output.warn(&format!(
-                    "{call}: the endpoint ignored DryRun and carried out the call on {target}"
-                ));
+        match send(false).await {
+            Ok(out) => {
+                act.done(outcome(&out));
                 Ok(Some(out))
             }
-            Ok(out) => Ok(Some(out)),
-            Err(err) if dry_run && aws::error_code(&err) == Some("DryRunOperation") => {
-                would();
-                Ok(None)
+            Err(err) => {
+                let err = self.fail(call, target, err);
+                act.failed(&err.to_string());
+                Err(err)
             }
-            Err(err) => Err(self.fail(call, target, err)),
         }
     }
+}
+
+/// The journal outcome of a call that creates or removes nothing.
+pub fn nothing<T>(_: &T) -> Value {
+    Value::Null
+}
+
+/// What an action created or removed, as the journal records it:
+/// `{"created": [{"type": "instance", "id": "i-..."}]}`.
+pub fn outcome(field: &str, kind: &str, ids: &[String]) -> Value {
+    serde_json::json!({
+        field: ids.iter().map(|id| serde_json::json!({ "type": kind, "id": id })).collect::<Vec<_>>(),
+    })
 }
 
 /// Marks the ids of placeholder resources a dry run hands back.

@@ -9,15 +9,17 @@ use aws_sdk_ec2::operation::describe_images::DescribeImagesError;
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use rhai::{Array, Dynamic};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Ec2, Kind, array, filter, not_yet_visible, planned_id, refs, retry_not_found, tag_filters,
-    tag_spec, tags_option,
+    Ec2, Kind, array, filter, is_planned, not_yet_visible, outcome, planned_id, refs,
+    retry_not_found, tag_filters, tag_spec, tags_option,
 };
 use crate::ec2_instances::fetch_instances;
 use crate::ec2_types::{Image, KeyPair, label, now};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::prompt;
 
 pub const IMAGES_OPTIONS: &[&str] = &["owners", "tags", "name"];
 pub const CREATE_IMAGE_OPTIONS: &[&str] = &["name", "tags", "description", "no_reboot"];
@@ -132,24 +134,34 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
             // AMI names allow no colons.
             format!("{base}-{}", now().replace(':', ""))
         });
-        let target = format!("{name} from {}", label(id, &source_tags));
+        let target = label(id, &source_tags);
+        let args = serde_json::json!({ "name": name, "tags": tags });
         let out = ec2
-            .mutate(CALL, &target, |d| {
-                ec2.client
-                    .create_image()
-                    .instance_id(id)
-                    .name(&name)
-                    .set_description(description.clone())
-                    .set_no_reboot(no_reboot)
-                    .set_tag_specifications(Some(
-                        [ResourceType::Image, ResourceType::Snapshot]
-                            .into_iter()
-                            .filter_map(|r| tag_spec(r, &tags))
-                            .collect(),
-                    ))
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &target,
+                args,
+                |d| {
+                    ec2.client
+                        .create_image()
+                        .instance_id(id)
+                        .name(&name)
+                        .set_description(description.clone())
+                        .set_no_reboot(no_reboot)
+                        .set_tag_specifications(Some(
+                            [ResourceType::Image, ResourceType::Snapshot]
+                                .into_iter()
+                                .filter_map(|r| tag_spec(r, &tags))
+                                .collect(),
+                        ))
+                        .dry_run(d)
+                        .send()
+                },
+                |out| {
+                    let ids: Vec<String> = out.image_id().map(str::to_string).into_iter().collect();
+                    outcome("created", "image", &ids)
+                },
+            )
             .await?;
         let Some(image_id) = out.and_then(|o| o.image_id().map(str::to_string)) else {
             return Ok(Image {
@@ -213,14 +225,20 @@ pub fn import_key_pair(ctx: &Context, name: &str, public_key: &str) -> RhaiResul
             Err(e) => return Err(ec2.fail(CALL, name, e)),
         }
         let out = ec2
-            .mutate(CALL, name, |d| {
-                ec2.client
-                    .import_key_pair()
-                    .key_name(name)
-                    .public_key_material(Blob::new(material.as_bytes()))
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                name,
+                Value::Null,
+                |d| {
+                    ec2.client
+                        .import_key_pair()
+                        .key_name(name)
+                        .public_key_material(Blob::new(material.as_bytes()))
+                        .dry_run(d)
+                        .send()
+                },
+                |_| outcome("created", "key_pair", &[name.to_string()]),
+            )
             .await?;
         Ok(match out {
             Some(out) => {
@@ -237,6 +255,81 @@ pub fn import_key_pair(ctx: &Context, name: &str, public_key: &str) -> RhaiResul
                 id: Some(planned_id("key")),
             },
         })
+    })
+}
+
+pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
+    const CALL: &str = "ec2::deregister_image";
+    let ids = refs(CALL, x, Kind::Image)?.ids;
+    let ec2 = Ec2::new(ctx)?;
+    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
+    let found = if real.is_empty() {
+        Vec::new()
+    } else {
+        ec2.run(async {
+            fetch_images(ec2.client, &[], &real, Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
+        })?
+    };
+    let names: Vec<String> = ids
+        .iter()
+        .map(|id| match found.iter().find(|i| &i.id == id) {
+            Some(Image {
+                name: Some(name), ..
+            }) => format!("{id} ({name})"),
+            _ => id.clone(),
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    prompt::confirm_destructive(ctx, "deregister", &names)?;
+    ec2.run(async {
+        for (id, name) in ids.iter().zip(&names) {
+            let done = ec2
+                .mutate(
+                    CALL,
+                    name,
+                    Value::Null,
+                    |d| ec2.client.deregister_image().image_id(id).dry_run(d).send(),
+                    |_| outcome("removed", "image", std::slice::from_ref(id)),
+                )
+                .await?;
+            if done.is_some() {
+                ctx.output.info(&format!("deregistered {name}"));
+            }
+        }
+        Ok(())
+    })
+}
+
+pub fn delete_key_pair(ctx: &Context, name: &str) -> RhaiResult<()> {
+    const CALL: &str = "ec2::delete_key_pair";
+    prompt::confirm_destructive(ctx, "delete key pair", &[name.to_string()])?;
+    let ec2 = Ec2::new(ctx)?;
+    ec2.run(async {
+        let done = ec2
+            .mutate(
+                CALL,
+                name,
+                Value::Null,
+                |d| {
+                    let request = ec2.client.delete_key_pair().dry_run(d);
+                    // The journal records key pairs by name; ids work too.
+                    if name.starts_with("key-") {
+                        request.key_pair_id(name).send()
+                    } else {
+                        request.key_name(name).send()
+                    }
+                },
+                |_| outcome("removed", "key_pair", &[name.to_string()]),
+            )
+            .await?;
+        if done.is_some() {
+            ctx.output.info(&format!("deleted key pair {name}"));
+        }
+        Ok(())
     })
 }
 

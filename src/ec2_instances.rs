@@ -15,11 +15,12 @@ use aws_sdk_ec2::types::{
 };
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 use rhai::{Array, Dynamic, Map};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, planned_id, refs,
-    retry_not_found, shaped, tag_filters, tag_list, tag_spec, tags_from_map, tags_option,
+    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
+    refs, retry_not_found, shaped, tag_filters, tag_list, tag_spec, tags_from_map, tags_option,
 };
 use crate::ec2_types::{Instance, Tags, label, now};
 use crate::options::{Options, RhaiResult, runtime_error};
@@ -261,6 +262,7 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
         }
     });
     let user_data = user_data(&opts)?;
+    let user_data_len = user_data.as_ref().map(|d| d.len());
 
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
@@ -290,42 +292,63 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
             Some(size) => Some(vec![root_volume(&ec2, image, size).await?]),
             None => None,
         };
-        let mut target = format!("{count} × {instance_type} from {image}");
-        if let Some(name) = &name {
-            target += &format!(" named {name}");
-        }
-        if !group_ids.is_empty() {
-            target += &format!(" in {}", group_ids.join(", "));
-        }
-        let token = name.as_ref().map(|n| client_token(n, &target, &gone));
+        let target = name.clone().unwrap_or_else(|| format!("from {image}"));
+        let args = serde_json::json!({
+            "image": image,
+            "type": instance_type,
+            "count": count,
+            "tags": tags,
+            "security_groups": group_ids,
+            "key_name": key_name,
+            "subnet": subnet,
+            "zone": zone,
+            "volume_size": volume_size,
+            "user_data_bytes": user_data_len,
+        });
+        let token = name
+            .as_ref()
+            .map(|n| client_token(n, &args.to_string(), &gone));
         let launched = ec2
-            .mutate(CALL, &target, |dry_run| {
-                ec2.client
-                    .run_instances()
-                    .image_id(image)
-                    .instance_type(InstanceType::from(instance_type.as_str()))
-                    .min_count(count)
-                    .max_count(count)
-                    .set_key_name(key_name.clone())
-                    .set_security_group_ids((!group_ids.is_empty()).then(|| group_ids.clone()))
-                    .set_subnet_id(subnet.clone())
-                    .set_placement(
-                        zone.as_ref()
-                            .map(|z| Placement::builder().availability_zone(z).build()),
-                    )
-                    .set_user_data(user_data.clone())
-                    .set_tag_specifications(Some(
-                        [ResourceType::Instance, ResourceType::Volume]
-                            .into_iter()
-                            .filter_map(|r| tag_spec(r, &tags))
-                            .collect(),
-                    ))
-                    .set_block_device_mappings(block_devices.clone())
-                    .set_iam_instance_profile(iam_profile.clone())
-                    .set_client_token(token.clone())
-                    .dry_run(dry_run)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &target,
+                args.clone(),
+                |dry_run| {
+                    ec2.client
+                        .run_instances()
+                        .image_id(image)
+                        .instance_type(InstanceType::from(instance_type.as_str()))
+                        .min_count(count)
+                        .max_count(count)
+                        .set_key_name(key_name.clone())
+                        .set_security_group_ids((!group_ids.is_empty()).then(|| group_ids.clone()))
+                        .set_subnet_id(subnet.clone())
+                        .set_placement(
+                            zone.as_ref()
+                                .map(|z| Placement::builder().availability_zone(z).build()),
+                        )
+                        .set_user_data(user_data.clone())
+                        .set_tag_specifications(Some(
+                            [ResourceType::Instance, ResourceType::Volume]
+                                .into_iter()
+                                .filter_map(|r| tag_spec(r, &tags))
+                                .collect(),
+                        ))
+                        .set_block_device_mappings(block_devices.clone())
+                        .set_iam_instance_profile(iam_profile.clone())
+                        .set_client_token(token.clone())
+                        .dry_run(dry_run)
+                        .send()
+                },
+                |out| {
+                    let ids: Vec<String> = out
+                        .instances()
+                        .iter()
+                        .filter_map(|i| i.instance_id().map(str::to_string))
+                        .collect();
+                    outcome("created", "instance", &ids)
+                },
+            )
             .await?;
         let Some(out) = launched else {
             return Ok(array(
@@ -428,39 +451,58 @@ pub fn change(ctx: &Context, x: &Dynamic, change: Change) -> RhaiResult<()> {
     }
     let ec2 = Ec2::new(ctx)?;
     let names = ec2.run(labels(&ec2, call, &ids))?;
-    if matches!(change, Change::Terminate) && !ec2.dry_run() {
+    if matches!(change, Change::Terminate) {
         prompt::confirm_destructive(ctx, "terminate", &names)?;
     }
     let target = names.join(", ");
     let done = ec2.run(async {
         let c = ec2.client;
         let set = Some(ids.clone());
+        let args = Value::Null;
         let done = match change {
             Change::Start => ec2
-                .mutate(call, &target, |d| {
-                    c.start_instances().set_instance_ids(set).dry_run(d).send()
-                })
+                .mutate(
+                    call,
+                    &target,
+                    args,
+                    |d| c.start_instances().set_instance_ids(set).dry_run(d).send(),
+                    nothing,
+                )
                 .await?
                 .is_some(),
             Change::Stop => ec2
-                .mutate(call, &target, |d| {
-                    c.stop_instances().set_instance_ids(set).dry_run(d).send()
-                })
+                .mutate(
+                    call,
+                    &target,
+                    args,
+                    |d| c.stop_instances().set_instance_ids(set).dry_run(d).send(),
+                    nothing,
+                )
                 .await?
                 .is_some(),
             Change::Reboot => ec2
-                .mutate(call, &target, |d| {
-                    c.reboot_instances().set_instance_ids(set).dry_run(d).send()
-                })
+                .mutate(
+                    call,
+                    &target,
+                    args,
+                    |d| c.reboot_instances().set_instance_ids(set).dry_run(d).send(),
+                    nothing,
+                )
                 .await?
                 .is_some(),
             Change::Terminate => ec2
-                .mutate(call, &target, |d| {
-                    c.terminate_instances()
-                        .set_instance_ids(set)
-                        .dry_run(d)
-                        .send()
-                })
+                .mutate(
+                    call,
+                    &target,
+                    args,
+                    |d| {
+                        c.terminate_instances()
+                            .set_instance_ids(set)
+                            .dry_run(d)
+                            .send()
+                    },
+                    |_| outcome("removed", "instance", &ids),
+                )
                 .await?
                 .is_some(),
         };
@@ -638,17 +680,21 @@ pub fn tag(ctx: &Context, x: &Dynamic, tags: &Map) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    let shown: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let target = format!("{} with {}", ids.join(", "), shown.join(", "));
     ec2.run(async {
-        ec2.mutate(CALL, &target, |d| {
-            ec2.client
-                .create_tags()
-                .set_resources(Some(ids.clone()))
-                .set_tags(Some(tag_list(&tags)))
-                .dry_run(d)
-                .send()
-        })
+        ec2.mutate(
+            CALL,
+            &ids.join(", "),
+            serde_json::json!({ "tags": tags }),
+            |d| {
+                ec2.client
+                    .create_tags()
+                    .set_resources(Some(ids.clone()))
+                    .set_tags(Some(tag_list(&tags)))
+                    .dry_run(d)
+                    .send()
+            },
+            nothing,
+        )
         .await?;
         Ok(())
     })
@@ -662,18 +708,23 @@ pub fn untag(ctx: &Context, x: &Dynamic, keys: &Array) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    let target = format!("{} of tags {}", ids.join(", "), keys.join(", "));
     ec2.run(async {
-        ec2.mutate(CALL, &target, |d| {
-            ec2.client
-                .delete_tags()
-                .set_resources(Some(ids.clone()))
-                .set_tags(Some(
-                    keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
-                ))
-                .dry_run(d)
-                .send()
-        })
+        ec2.mutate(
+            CALL,
+            &ids.join(", "),
+            serde_json::json!({ "keys": keys }),
+            |d| {
+                ec2.client
+                    .delete_tags()
+                    .set_resources(Some(ids.clone()))
+                    .set_tags(Some(
+                        keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+                    ))
+                    .dry_run(d)
+                    .send()
+            },
+            nothing,
+        )
         .await?;
         Ok(())
     })

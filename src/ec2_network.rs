@@ -7,11 +7,12 @@ use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesError;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsError;
 use aws_sdk_ec2::types::{DomainType, Filter, ResourceType};
 use rhai::{Array, Dynamic};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Ec2, Kind, array, filter, is_planned, not_yet_visible, planned_id, refs, tag_filters, tag_spec,
-    tags_option,
+    Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id, refs,
+    tag_filters, tag_spec, tags_option,
 };
 use crate::ec2_rules::{Rule, RuleSpec};
 use crate::ec2_types::{Address, SecurityGroup, label};
@@ -204,20 +205,28 @@ async fn authorize_rules(
     group: &SecurityGroup,
     rules: &[Rule],
 ) -> RhaiResult<bool> {
-    let target = format!("{}: {}", group_label(group), rules_text(rules));
+    let target = group_label(group);
     let done = ec2
-        .mutate(call, &target, |d| {
-            ec2.client
-                .authorize_security_group_ingress()
-                .group_id(&group.id)
-                .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-                .dry_run(d)
-                .send()
-        })
+        .mutate(
+            call,
+            &target,
+            serde_json::json!({ "rules": rules }),
+            |d| {
+                ec2.client
+                    .authorize_security_group_ingress()
+                    .group_id(&group.id)
+                    .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
+                    .dry_run(d)
+                    .send()
+            },
+            nothing,
+        )
         .await?
         .is_some();
     if done {
-        ec2.ctx.output.info(&format!("allowed on {target}"));
+        ec2.ctx
+            .output
+            .info(&format!("{target} now allows {}", rules_text(rules)));
     }
     Ok(done)
 }
@@ -228,20 +237,28 @@ async fn revoke_rules(
     group: &SecurityGroup,
     rules: &[Rule],
 ) -> RhaiResult<bool> {
-    let target = format!("{}: {}", group_label(group), rules_text(rules));
+    let target = group_label(group);
     let done = ec2
-        .mutate(call, &target, |d| {
-            ec2.client
-                .revoke_security_group_ingress()
-                .group_id(&group.id)
-                .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-                .dry_run(d)
-                .send()
-        })
+        .mutate(
+            call,
+            &target,
+            serde_json::json!({ "rules": rules }),
+            |d| {
+                ec2.client
+                    .revoke_security_group_ingress()
+                    .group_id(&group.id)
+                    .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
+                    .dry_run(d)
+                    .send()
+            },
+            nothing,
+        )
         .await?
         .is_some();
     if done {
-        ec2.ctx.output.info(&format!("revoked on {target}"));
+        ec2.ctx
+            .output
+            .info(&format!("{target} no longer allows {}", rules_text(rules)));
     }
     Ok(done)
 }
@@ -305,7 +322,7 @@ pub fn ensure_security_group(
     } else {
         Vec::new()
     };
-    if !extra.is_empty() && !ec2.dry_run() {
+    if !extra.is_empty() {
         let targets: Vec<String> = extra
             .iter()
             .map(|r| format!("{}: {r}", group_label(&group)))
@@ -330,17 +347,25 @@ async fn create_group(
     vpc: Option<&str>,
 ) -> RhaiResult<SecurityGroup> {
     const CALL: &str = "ec2::ensure_security_group";
-    let target = format!("security group {name}");
     let created = ec2
-        .mutate(CALL, &target, |d| {
-            ec2.client
-                .create_security_group()
-                .group_name(name)
-                .description(description)
-                .set_vpc_id(vpc.map(str::to_string))
-                .dry_run(d)
-                .send()
-        })
+        .mutate(
+            CALL,
+            name,
+            serde_json::json!({ "description": description, "vpc": vpc }),
+            |d| {
+                ec2.client
+                    .create_security_group()
+                    .group_name(name)
+                    .description(description)
+                    .set_vpc_id(vpc.map(str::to_string))
+                    .dry_run(d)
+                    .send()
+            },
+            |out| {
+                let ids: Vec<String> = out.group_id().map(str::to_string).into_iter().collect();
+                outcome("created", "security_group", &ids)
+            },
+        )
         .await?;
     let id = match created.as_ref().and_then(|out| out.group_id()) {
         Some(id) => id.to_string(),
@@ -412,16 +437,43 @@ pub fn revoke(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<Securit
         ));
         return Ok(group);
     }
-    if !ec2.dry_run() {
-        let targets: Vec<String> = present
-            .iter()
-            .map(|r| format!("{}: {r}", group_label(&group)))
-            .collect();
-        prompt::confirm_destructive(ctx, "revoke", &targets)?;
-    }
+    let targets: Vec<String> = present
+        .iter()
+        .map(|r| format!("{}: {r}", group_label(&group)))
+        .collect();
+    prompt::confirm_destructive(ctx, "revoke", &targets)?;
     ec2.run(async {
         revoke_rules(&ec2, CALL, &group, &present).await?;
         refreshed(&ec2, CALL, group, &[], &present).await
+    })
+}
+
+pub fn delete_security_group(ctx: &Context, sg: &Dynamic) -> RhaiResult<()> {
+    const CALL: &str = "ec2::delete_security_group";
+    let ec2 = Ec2::new(ctx)?;
+    let group = ec2.run(existing_group(&ec2, CALL, sg))?;
+    let target = group_label(&group);
+    prompt::confirm_destructive(ctx, "delete security group", std::slice::from_ref(&target))?;
+    ec2.run(async {
+        let done = ec2
+            .mutate(
+                CALL,
+                &target,
+                Value::Null,
+                |d| {
+                    ec2.client
+                        .delete_security_group()
+                        .group_id(&group.id)
+                        .dry_run(d)
+                        .send()
+                },
+                |_| outcome("removed", "security_group", std::slice::from_ref(&group.id)),
+            )
+            .await?;
+        if done.is_some() {
+            ctx.output.info(&format!("deleted security group {target}"));
+        }
+        Ok(())
     })
 }
 
@@ -486,21 +538,34 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
     let tags = tags_option(&opts)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let target = match tags.get("Name") {
-            Some(name) => format!("an elastic IP named {name}"),
-            None => "an elastic IP".to_string(),
-        };
+        let target = tags
+            .get("Name")
+            .cloned()
+            .unwrap_or_else(|| "elastic IP".into());
         let out = ec2
-            .mutate(CALL, &target, |d| {
-                ec2.client
-                    .allocate_address()
-                    .domain(DomainType::Vpc)
-                    .set_tag_specifications(
-                        tag_spec(ResourceType::ElasticIp, &tags).map(|t| vec![t]),
-                    )
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &target,
+                serde_json::json!({ "tags": tags }),
+                |d| {
+                    ec2.client
+                        .allocate_address()
+                        .domain(DomainType::Vpc)
+                        .set_tag_specifications(
+                            tag_spec(ResourceType::ElasticIp, &tags).map(|t| vec![t]),
+                        )
+                        .dry_run(d)
+                        .send()
+                },
+                |out| {
+                    let ids: Vec<String> = out
+                        .allocation_id()
+                        .map(str::to_string)
+                        .into_iter()
+                        .collect();
+                    outcome("created", "address", &ids)
+                },
+            )
             .await?;
         let address = match out {
             Some(out) => Address {
@@ -553,18 +618,12 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
         let [address] = found.as_slice() else {
             return Err(runtime_error(format!("{CALL}: takes one address")));
         };
-        let target = format!("{} with {instance}", address_label(address));
+        let target = address_label(address);
         let done = ec2
             .mutate(
                 CALL,
-                &format!(
-                    "{target}{}",
-                    if is_planned(instance) {
-                        " (planned)"
-                    } else {
-                        ""
-                    }
-                ),
+                &target,
+                serde_json::json!({ "instance": instance }),
                 |d| {
                     ec2.client
                         .associate_address()
@@ -574,6 +633,7 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
                         .dry_run(d)
                         .send()
                 },
+                nothing,
             )
             .await?;
         if done.is_none() {
@@ -581,7 +641,8 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
             planned.instance = Some(instance.clone());
             return Ok(planned);
         }
-        ctx.output.info(&format!("associated {target}"));
+        ctx.output
+            .info(&format!("associated {target} with {instance}"));
         let mut now = fetch_addresses(
             ec2.client,
             vec![address.allocation_id.clone()],
@@ -601,18 +662,17 @@ pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
     if found.is_empty() {
         return Ok(());
     }
-    if !ec2.dry_run() {
-        let targets: Vec<String> = found.iter().map(address_label).collect();
-        prompt::confirm_destructive(ctx, "release", &targets)?;
-    }
+    let targets: Vec<String> = found.iter().map(address_label).collect();
+    prompt::confirm_destructive(ctx, "release", &targets)?;
     ec2.run(async {
         for address in &found {
             let target = address_label(address);
             // An associated address cannot be released: detach it first.
             if let Some(association) = &address.association_id {
                 ec2.mutate(
-                    "ec2::release_address",
-                    &format!("{target} (detach first)"),
+                    "ec2::disassociate_address",
+                    &target,
+                    Value::Null,
                     |d| {
                         ec2.client
                             .disassociate_address()
@@ -620,17 +680,30 @@ pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
                             .dry_run(d)
                             .send()
                     },
+                    nothing,
                 )
                 .await?;
             }
             let done = ec2
-                .mutate(CALL, &target, |d| {
-                    ec2.client
-                        .release_address()
-                        .allocation_id(&address.allocation_id)
-                        .dry_run(d)
-                        .send()
-                })
+                .mutate(
+                    CALL,
+                    &target,
+                    Value::Null,
+                    |d| {
+                        ec2.client
+                            .release_address()
+                            .allocation_id(&address.allocation_id)
+                            .dry_run(d)
+                            .send()
+                    },
+                    |_| {
+                        outcome(
+                            "removed",
+                            "address",
+                            std::slice::from_ref(&address.allocation_id),
+                        )
+                    },
+                )
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("released {target}"));

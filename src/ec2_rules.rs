@@ -121,10 +121,9 @@ impl RuleSpec {
             (from_port, to_port)
         };
         let cidr = opts.string("cidr")?;
-        let source_group = match opts.value("source_group") {
-            None => None,
-            Some(v) => Some(crate::ec2_call::object_id(v).unwrap_or_else(|| v.to_string())),
-        };
+        let source_group = opts
+            .value("source_group")
+            .map(|v| crate::ec2_call::object_id(v).unwrap_or_else(|| v.to_string()));
         if cidr.is_some() == source_group.is_some() {
             return Err(runtime_error(format!(
                 "{func}: a rule needs exactly one of `cidr` (e.g. \"0.0.0.0/0\") or `source_group` (a name or sg- id)"

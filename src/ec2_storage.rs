@@ -9,11 +9,12 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsError;
 use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesError;
 use aws_sdk_ec2::types::{Filter, ResourceType, VolumeType};
 use rhai::{Array, Dynamic};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, planned_id, refs, tag_filters,
-    tag_spec, tags_option,
+    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
+    refs, tag_filters, tag_spec, tags_option,
 };
 use crate::ec2_types::{Snapshot, Tags, Volume, label, now, timestamp};
 use crate::options::{Options, RhaiResult, runtime_error};
@@ -162,25 +163,34 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
             Some(zone) => zone,
             None => default_zone(&ec2, CALL).await?,
         };
-        let mut target = match size {
-            Some(gib) => format!("a {gib} GiB {volume_type} volume in {zone}"),
-            None => format!("a {volume_type} volume in {zone}"),
-        };
-        if let Some(snapshot) = &snapshot {
-            target += &format!(" from {snapshot}");
-        }
+        let target = tags.get("Name").cloned().unwrap_or_else(|| zone.clone());
+        let args = serde_json::json!({
+            "size": size, "zone": zone, "type": volume_type, "snapshot": snapshot, "tags": tags,
+        });
         let out = ec2
-            .mutate(CALL, &target, |d| {
-                ec2.client
-                    .create_volume()
-                    .availability_zone(&zone)
-                    .set_size(size)
-                    .volume_type(VolumeType::from(volume_type.as_str()))
-                    .set_snapshot_id(snapshot.clone())
-                    .set_tag_specifications(tag_spec(ResourceType::Volume, &tags).map(|t| vec![t]))
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &target,
+                args,
+                |d| {
+                    ec2.client
+                        .create_volume()
+                        .availability_zone(&zone)
+                        .set_size(size)
+                        .volume_type(VolumeType::from(volume_type.as_str()))
+                        .set_snapshot_id(snapshot.clone())
+                        .set_tag_specifications(
+                            tag_spec(ResourceType::Volume, &tags).map(|t| vec![t]),
+                        )
+                        .dry_run(d)
+                        .send()
+                },
+                |out| {
+                    let ids: Vec<String> =
+                        out.volume_id().map(str::to_string).into_iter().collect();
+                    outcome("created", "volume", &ids)
+                },
+            )
             .await?;
         let Some(id) = out.and_then(|o| o.volume_id().map(str::to_string)) else {
             return Ok(Volume {
@@ -248,16 +258,23 @@ pub fn attach_volume(
     let ec2 = Ec2::new(ctx)?;
     let target = format!("{volume_id} to {instance_id} as {device}");
     ec2.run(async {
+        let args = serde_json::json!({ "instance": instance_id, "device": device });
         let done = ec2
-            .mutate(CALL, &target, |d| {
-                ec2.client
-                    .attach_volume()
-                    .volume_id(&volume_id)
-                    .instance_id(&instance_id)
-                    .device(device)
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &volume_id,
+                args,
+                |d| {
+                    ec2.client
+                        .attach_volume()
+                        .volume_id(&volume_id)
+                        .instance_id(&instance_id)
+                        .device(device)
+                        .dry_run(d)
+                        .send()
+                },
+                nothing,
+            )
             .await?;
         if done.is_none() {
             let mut v = as_given(volume, &volume_id);
@@ -282,13 +299,19 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let done = ec2
-            .mutate(CALL, &volume_id, |d| {
-                ec2.client
-                    .detach_volume()
-                    .volume_id(&volume_id)
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &volume_id,
+                Value::Null,
+                |d| {
+                    ec2.client
+                        .detach_volume()
+                        .volume_id(&volume_id)
+                        .dry_run(d)
+                        .send()
+                },
+                nothing,
+            )
             .await?;
         if done.is_none() {
             let mut v = as_given(volume, &volume_id);
@@ -307,6 +330,52 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
     })
 }
 
+pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
+    const CALL: &str = "ec2::delete_volume";
+    let ids = refs(CALL, x, Kind::Volume)?.ids;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ec2 = Ec2::new(ctx)?;
+    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
+    let found = if real.is_empty() {
+        Vec::new()
+    } else {
+        ec2.run(async {
+            fetch_volumes(ec2.client, &real, Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
+        })?
+    };
+    let names: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|v| &v.id == id)
+                .map_or_else(|| id.clone(), |v| label(&v.id, &v.tags))
+        })
+        .collect();
+    prompt::confirm_destructive(ctx, "delete", &names)?;
+    ec2.run(async {
+        for (id, name) in ids.iter().zip(&names) {
+            let done = ec2
+                .mutate(
+                    CALL,
+                    name,
+                    Value::Null,
+                    |d| ec2.client.delete_volume().volume_id(id).dry_run(d).send(),
+                    |_| outcome("removed", "volume", std::slice::from_ref(id)),
+                )
+                .await?;
+            if done.is_some() {
+                ctx.output.info(&format!("deleted {name}"));
+            }
+        }
+        Ok(())
+    })
+}
+
 pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Snapshot> {
     const CALL: &str = "ec2::snapshot";
     let volume_id = one(CALL, volume, Kind::Volume)?;
@@ -315,17 +384,27 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let out = ec2
-            .mutate(CALL, &volume_id, |d| {
-                ec2.client
-                    .create_snapshot()
-                    .volume_id(&volume_id)
-                    .set_description(description.clone())
-                    .set_tag_specifications(
-                        tag_spec(ResourceType::Snapshot, &tags).map(|t| vec![t]),
-                    )
-                    .dry_run(d)
-                    .send()
-            })
+            .mutate(
+                CALL,
+                &volume_id,
+                serde_json::json!({ "description": description, "tags": tags }),
+                |d| {
+                    ec2.client
+                        .create_snapshot()
+                        .volume_id(&volume_id)
+                        .set_description(description.clone())
+                        .set_tag_specifications(
+                            tag_spec(ResourceType::Snapshot, &tags).map(|t| vec![t]),
+                        )
+                        .dry_run(d)
+                        .send()
+                },
+                |out| {
+                    let ids: Vec<String> =
+                        out.snapshot_id().map(str::to_string).into_iter().collect();
+                    outcome("created", "snapshot", &ids)
+                },
+            )
             .await?;
         let snapshot = match out {
             Some(out) => Snapshot {
@@ -393,19 +472,23 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .map_or_else(|| id.clone(), |s| label(&s.id, &s.tags))
         })
         .collect();
-    if !ec2.dry_run() {
-        prompt::confirm_destructive(ctx, "delete", &names)?;
-    }
+    prompt::confirm_destructive(ctx, "delete", &names)?;
     ec2.run(async {
         for (id, name) in ids.iter().zip(&names) {
             let done = ec2
-                .mutate(CALL, name, |d| {
-                    ec2.client
-                        .delete_snapshot()
-                        .snapshot_id(id)
-                        .dry_run(d)
-                        .send()
-                })
+                .mutate(
+                    CALL,
+                    name,
+                    Value::Null,
+                    |d| {
+                        ec2.client
+                            .delete_snapshot()
+                            .snapshot_id(id)
+                            .dry_run(d)
+                            .send()
+                    },
+                    |_| outcome("removed", "snapshot", std::slice::from_ref(id)),
+                )
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("deleted {name}"));
