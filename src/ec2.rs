@@ -207,7 +207,7 @@ fn register_images(module: &mut Module, ctx: &Arc<Context>) {
         ["instance: Instance|String"],
         "Image",
         "Create an image from an instance; returns the Image.\n\
-         Options: name (default: the instance's Name and the time), tags (on the image and its snapshots),\n\
+         Options: name (default: the instance's Name and the time), tags (on the image),\n\
          description, no_reboot.",
         CREATE_IMAGE_OPTIONS,
         |c, x: Dynamic| |opts| images::create_image(c, &x, opts)

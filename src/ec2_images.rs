@@ -148,12 +148,9 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
                         .name(&name)
                         .set_description(description.clone())
                         .set_no_reboot(no_reboot)
-                        .set_tag_specifications(Some(
-                            [ResourceType::Image, ResourceType::Snapshot]
-                                .into_iter()
-                                .filter_map(|r| tag_spec(r, &tags))
-                                .collect(),
-                        ))
+                        .set_tag_specifications(
+                            tag_spec(ResourceType::Image, &tags).map(|t| vec![t]),
+                        )
                         .dry_run(d)
                         .send()
                 },

@@ -155,20 +155,17 @@ impl RuleSpec {
     }
 }
 
-/// What a rule looks like to a runbook and in JSON: the shape it was
-/// written in.
+/// What a rule looks like to a runbook and in JSON: the keys it is
+/// written with, every one present (`()` / null when it does not apply) so
+/// `rule.source_group` reads on any rule.
 #[derive(Serialize)]
 struct RuleView<'a> {
     protocol: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The port when the range is one port.
     port: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     from_port: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     to_port: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     cidr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     source_group: Option<&'a str>,
 }
 
@@ -225,7 +222,6 @@ impl Rule {
         let single = (self.from_port == self.to_port)
             .then_some(self.from_port)
             .flatten();
-        let range = single.is_none() && self.from_port.is_some();
         RuleView {
             protocol: if self.protocol == ALL {
                 "all"
@@ -233,8 +229,8 @@ impl Rule {
                 &self.protocol
             },
             port: single,
-            from_port: self.from_port.filter(|_| range),
-            to_port: self.to_port.filter(|_| range),
+            from_port: self.from_port,
+            to_port: self.to_port,
             cidr: match &self.source {
                 Source::Cidr(c) | Source::Cidr6(c) => Some(c),
                 Source::Group(_) => None,
@@ -257,16 +253,12 @@ impl Rule {
             ("to_port", v.to_port),
         ];
         for (key, value) in ports {
-            if let Some(n) = value {
-                map.insert(key.into(), Dynamic::from(rhai::INT::from(n)));
-            }
+            let value = value.map_or(Dynamic::UNIT, |n| Dynamic::from(rhai::INT::from(n)));
+            map.insert(key.into(), value);
         }
-        if let Some(cidr) = v.cidr {
-            map.insert("cidr".into(), cidr.into());
-        }
-        if let Some(group) = v.source_group {
-            map.insert("source_group".into(), group.into());
-        }
+        let text = |t: Option<&str>| t.map_or(Dynamic::UNIT, |t| Dynamic::from(t.to_string()));
+        map.insert("cidr".into(), text(v.cidr));
+        map.insert("source_group".into(), text(v.source_group));
         map
     }
 }
@@ -282,6 +274,7 @@ impl fmt::Display for Rule {
         let v = self.view();
         write!(f, "{}", v.protocol)?;
         match (v.port, v.from_port, v.to_port) {
+            (Some(-1), _, _) => {}
             (Some(p), _, _) => write!(f, " {p}")?,
             (None, Some(a), Some(b)) => write!(f, " {a}-{b}")?,
             _ => {}
@@ -314,7 +307,7 @@ mod tests {
         assert_eq!(r.to_string(), "udp 60000-61000 from sg-1");
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
-            serde_json::json!({"protocol": "udp", "from_port": 60000, "to_port": 61000, "source_group": "sg-1"})
+            serde_json::json!({"protocol": "udp", "port": null, "from_port": 60000, "to_port": 61000, "cidr": null, "source_group": "sg-1"})
         );
         let r = spec(r#"#{ protocol: "all", cidr: "10.0.0.0/8" }"#)
             .unwrap()

@@ -298,15 +298,35 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
     let volume_id = one(CALL, volume, Kind::Volume)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
+        // Naming the instance and device too is what some endpoints need.
+        let attached = if is_planned(&volume_id) {
+            as_given(volume, &volume_id)
+        } else {
+            fetch_volumes(ec2.client, std::slice::from_ref(&volume_id), Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &volume_id, e))?
+                .pop()
+                .unwrap_or_else(|| as_given(volume, &volume_id))
+        };
+        if attached.instance.is_none() && !is_planned(&volume_id) {
+            ctx.output.info(&format!(
+                "{} is not attached",
+                label(&attached.id, &attached.tags)
+            ));
+            return Ok(attached);
+        }
+        let args = serde_json::json!({ "instance": attached.instance, "device": attached.device });
         let done = ec2
             .mutate(
                 CALL,
-                &volume_id,
-                Value::Null,
+                &label(&volume_id, &attached.tags),
+                args,
                 |d| {
                     ec2.client
                         .detach_volume()
                         .volume_id(&volume_id)
+                        .set_instance_id(attached.instance.clone())
+                        .set_device(attached.device.clone())
                         .dry_run(d)
                         .send()
                 },
@@ -314,7 +334,7 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
             )
             .await?;
         if done.is_none() {
-            let mut v = as_given(volume, &volume_id);
+            let mut v = attached.clone();
             v.state = "available".into();
             v.instance = None;
             v.device = None;

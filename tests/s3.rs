@@ -333,7 +333,7 @@ fn dry_run_writes_nothing() {
             "Plan (dry run, nothing was changed): 5 action(s)\n  \
              1. s3::create_bucket s3://{b}-new\n  \
              2. s3::put s3://{b}/k {{\"bytes\":5}}\n  \
-             3. s3::upload s3://{b}/up/local.txt {{\"bytes\":10,\"path\":\"local.txt\"}}\n  \
+             3. s3::upload s3://{b}/up/local.txt {{\"path\":\"local.txt\",\"bytes\":10}}\n  \
              4. confirm delete 2 resources?\n  \
              5. s3::delete s3://{b} {{\"keys\":[\"x\",\"y\"]}}\n"
         ));
