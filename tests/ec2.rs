@@ -84,8 +84,10 @@ fn launch_wait_and_list_round_trip() {
     run(
         &format!(
             r##"{STOCK_IMAGE}
-            let launched = ec2::launch(#{{ image: ami, type: "t3.small", name: "{name}",
-                tags: #{{ role: "{role}", env: "test" }}, user_data: "#!/bin/sh\necho ready\n" }});
+            let sg = ec2::ensure_security_group("{role}", #{{ rules: [#{{ port: 22, cidr: "10.0.0.0/8" }}] }});
+            let launched = ec2::launch(#{{ image: ami, type: "t3.small", name: "{name}", volume_size: 12,
+                security_groups: ["{role}"], tags: #{{ role: "{role}", env: "test" }},
+                user_data: "#!/bin/sh\necho ready\n" }});
             print(type_of(launched));
             let one = ec2::wait_until(launched[0], "running", #{{ timeout: 60 }});
             print(type_of(one));
@@ -102,13 +104,19 @@ fn launch_wait_and_list_round_trip() {
             print(ec2::instances(#{{ tags: #{{ role: "{role}" }}, state: "stopped" }}).len());
             print(ec2::instances(#{{ tags: #{{ role: ["{role}", "other"], env: () }} }}).len());
             print(ec2::instance(i.id).id == i.id);
+            print(i.security_groups == [sg.id]);
+            print(ec2::volumes(#{{ instance: i }}).map(|v| v.size + " " + v.tags.Name));
+            ec2::tag(i, #{{ stage: "blue" }});
+            print(ec2::instance(i.id).tags.stage);
+            ec2::untag(i.id, ["stage"]);
+            print("stage" in ec2::instance(i.id).tags);
             "##
         ),
         &[],
     )
     .code(0)
     .stdout_is(&format!(
-        "array\nInstance\narray 1\n1\ntrue\nrunning t3.small {name} test\ntrue\ntrue\n#!/bin/sh\necho ready\n\n0\n1\ntrue\n"
+        "array\nInstance\narray 1\n1\ntrue\nrunning t3.small {name} test\ntrue\ntrue\n#!/bin/sh\necho ready\n\n0\n1\ntrue\ntrue\n[\"12 {name}\"]\nblue\nfalse\n"
     ));
 }
 
@@ -184,6 +192,16 @@ fn ensure_security_group_twice_changes_nothing_the_second_time() {
     )
     .code(0)
     .stdout_is("2\ntrue\n");
+    let prune = format!(
+        r#"print(ec2::ensure_security_group("{db}", #{{ rules: [#{{ port: 5432, source_group: "{app}" }}], prune: true }}).rules.len());"#
+    );
+    run(&prune, &[])
+        .code(3)
+        .stderr_has("tcp 9000-9100 from 10.0.0.0/8");
+    run(&prune, &["--yes"])
+        .code(0)
+        .stdout_is("1\n")
+        .stderr_has("no longer allows tcp 9000-9100 from 10.0.0.0/8");
 }
 
 #[test]
