@@ -131,8 +131,9 @@ fn file_functions_are_preloaded_and_load_adds_more() {
 fn ctrl_c_cancels_a_long_call_and_returns_to_the_prompt() {
     let test = Test::new();
     let mut p = start(&test, &[]);
-    p.send_line("sleep(30)").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    p.send_line("info(\"sleeping\"); sleep(30)").unwrap();
+    p.exp_string("sleeping\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     let sent = Instant::now();
     p.send_control('c').unwrap();
     p.exp_string("interrupted").unwrap();
@@ -143,8 +144,9 @@ fn ctrl_c_cancels_a_long_call_and_returns_to_the_prompt() {
         sent.elapsed()
     );
     // A second, later Ctrl-C cancels the next call too rather than exiting.
-    p.send_line("sleep(30)").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    p.send_line("info(\"again\"); sleep(30)").unwrap();
+    p.exp_string("again\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     p.send_control('c').unwrap();
     prompt(&mut p);
     p.send_line("1 + 1").unwrap();
