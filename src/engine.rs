@@ -65,6 +65,7 @@ impl Session {
         crate::builtins::register(&mut engine, &ctx);
         engine.register_static_module("local", crate::local::module(&ctx).into());
         engine.register_static_module("s3", crate::s3::module(&ctx).into());
+        crate::ssh::register(&mut engine, &ctx);
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),
