@@ -14,7 +14,7 @@ use crate::api::func;
 use crate::command::CmdResult;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::ssh::{Act, CONNECT_OPTIONS, ConnectOptions, Source, request, unreachable_result};
+use crate::ssh::{CONNECT_OPTIONS, ConnectOptions, Source, Task, request, unreachable_result};
 use crate::ssh_session::ConnectRequest;
 
 /// Hosts named in an interrupted or failed summary before "and N more".
@@ -203,22 +203,22 @@ struct Outcome {
     failure: Option<String>,
 }
 
-async fn on_host(ctx: &Context, member: &ConnectRequest, act: &Act) -> Outcome {
+async fn on_host(ctx: &Context, member: &ConnectRequest, task: &Task) -> Outcome {
     let unreachable = |reason: String| Outcome {
-        result: unreachable_result(&member.name, &act.describe(), &reason),
+        result: unreachable_result(&member.name, &task.describe(), &reason),
         failure: Some(reason),
     };
     let spec = match ctx.ssh.spec(member.clone()).await {
         Ok(spec) => spec,
         Err(e) => return unreachable(e.to_string()),
     };
-    match act.perform(ctx, &spec).await {
+    match task.perform(ctx, &spec).await {
         Ok(result) if result.ok => Outcome {
             result,
             failure: None,
         },
         Ok(result) => Outcome {
-            failure: Some(act.failure(&result, &spec.resolved.user)),
+            failure: Some(task.failure(&result, &spec.resolved.user)),
             result,
         },
         Err(reason) => unreachable(reason),
@@ -250,19 +250,19 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     results.into_iter().flatten().collect()
 }
 
-fn fan_out(ctx: &Context, group: &Group, verb: &str, act: RhaiResult<Act>) -> RhaiResult<Array> {
-    let act = act?;
-    let label = format!("group.{verb} `{}`", act.describe());
+fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> RhaiResult<Array> {
+    let task = task?;
+    let label = format!("group.{verb} `{}`", task.describe());
     let tracker = Tracker::new(ctx, group.names(), &label);
     let limit = tokio::sync::Semaphore::new(group.concurrency);
     let outcomes = ctx.runtime.block_on(async {
         let work = group.members.iter().enumerate().map(|(i, member)| {
-            let (act, tracker, limit) = (&act, &tracker, &limit);
+            let (task, tracker, limit) = (&task, &tracker, &limit);
             async move {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = limit.acquire().await.ok();
                 tracker.set(i, State::Running);
-                let outcome = on_host(ctx, member, act).await;
+                let outcome = on_host(ctx, member, task).await;
                 let state = if outcome.failure.is_some() {
                     State::Failed
                 } else {
@@ -299,7 +299,7 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, act: RhaiResult<Act>) -> Rh
         results.len(),
         shown(&failures.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
     );
-    if act.warn {
+    if task.warn {
         ctx.output.warn(&report);
         return Ok(results);
     }
@@ -359,7 +359,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     let c = ctx.clone();
     func("run", &["group: Group", "cmd: String", "Array"], run_doc)
         .register_into_engine(engine, move |g: &mut Group, cmd: &str| {
-            fan_out(&c, g, "run", Act::run("run", cmd, Map::new()))
+            fan_out(&c, g, "run", Task::run("run", cmd, Map::new()))
         });
     let c = ctx.clone();
     func(
@@ -368,7 +368,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         run_doc,
     )
     .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
-        fan_out(&c, g, "run", Act::run("run", cmd, opts))
+        fan_out(&c, g, "run", Task::run("run", cmd, opts))
     });
 
     let sudo_doc = "Run `cmd` with sudo on every host of the group in parallel (see Host sudo and group run).\n\
@@ -376,7 +376,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     let c = ctx.clone();
     func("sudo", &["group: Group", "cmd: String", "Array"], sudo_doc)
         .register_into_engine(engine, move |g: &mut Group, cmd: &str| {
-            fan_out(&c, g, "sudo", Act::sudo("sudo", cmd, Map::new()))
+            fan_out(&c, g, "sudo", Task::sudo("sudo", cmd, Map::new()))
         });
     let c = ctx.clone();
     func(
@@ -385,7 +385,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         sudo_doc,
     )
     .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
-        fan_out(&c, g, "sudo", Act::sudo("sudo", cmd, opts))
+        fan_out(&c, g, "sudo", Task::sudo("sudo", cmd, opts))
     });
 
     let upload_doc = "Upload the local file to `remote` on every host of the group in parallel (see Host upload).\n\
@@ -402,7 +402,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             &c,
             g,
             "upload",
-            Act::install("upload", source, remote, Map::new()),
+            Task::install("upload", source, remote, Map::new()),
         )
     });
     let c = ctx.clone();
@@ -425,7 +425,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
                 &c,
                 g,
                 "upload",
-                Act::install("upload", source, remote, opts),
+                Task::install("upload", source, remote, opts),
             )
         },
     );
@@ -444,7 +444,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             &c,
             g,
             "write",
-            Act::install("write", source, remote, Map::new()),
+            Task::install("write", source, remote, Map::new()),
         )
     });
     let c = ctx.clone();
@@ -463,7 +463,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         engine,
         move |g: &mut Group, remote: &str, text: &str, opts: Map| {
             let source = Source::Text(text.to_string());
-            fan_out(&c, g, "write", Act::install("write", source, remote, opts))
+            fan_out(&c, g, "write", Task::install("write", source, remote, opts))
         },
     );
 }

@@ -190,7 +190,10 @@ pub fn render_text(value: &Dynamic) -> Option<String> {
     if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
         return Some(result.to_string());
     }
-    if let Some(table) = value.read_lock::<rhai::Array>().and_then(|items| table(&items)) {
+    if let Some(table) = value
+        .read_lock::<rhai::Array>()
+        .and_then(|items| table(&items))
+    {
         return Some(table);
     }
     match to_json(value) {

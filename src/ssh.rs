@@ -149,10 +149,10 @@ impl ConnectOptions {
 
 /// What to connect to for `target`: a name, a Host, or a machine with addresses.
 pub fn request(target: &Dynamic, co: &ConnectOptions) -> RhaiResult<ConnectRequest> {
-    if let Some(host) = target.read_lock::<Host>() {
-        if !co.given {
-            return Ok(host.spec.request.clone());
-        }
+    if let Some(host) = target.read_lock::<Host>()
+        && !co.given
+    {
+        return Ok(host.spec.request.clone());
     }
     let (destination, name) = if target.is_string() {
         let name = target.to_string();
@@ -208,12 +208,12 @@ pub enum Source {
 }
 
 /// An action and whether failures come back as Results (`warn`).
-pub struct Act {
+pub struct Task {
     pub action: Action,
     pub warn: bool,
 }
 
-impl Act {
+impl Task {
     pub fn run(function: &str, cmd: &str, map: Map) -> RhaiResult<Self> {
         let opts = Options::new(function, map, RUN_OPTIONS)?;
         Self::command(&opts, cmd, None)
@@ -249,13 +249,13 @@ impl Act {
 
     pub fn install(function: &str, source: Source, remote: &str, map: Map) -> RhaiResult<Self> {
         let opts = Options::new(function, map, FILE_OPTIONS)?;
-        if let Source::File(path) = &source {
-            if !path.is_file() {
-                return Err(runtime_error(format!(
-                    "{function}: {} is not a file here",
-                    path.display()
-                )));
-            }
+        if let Source::File(path) = &source
+            && !path.is_file()
+        {
+            return Err(runtime_error(format!(
+                "{function}: {} is not a file here",
+                path.display()
+            )));
         }
         if opts.value("mode").is_some_and(|m| m.is_int()) {
             return Err(runtime_error(format!(
@@ -263,7 +263,7 @@ impl Act {
             )));
         }
         let mode = opts.string("mode")?;
-        let act = Self {
+        let task = Self {
             action: Action::Install {
                 source,
                 remote: remote.to_string(),
@@ -275,8 +275,8 @@ impl Act {
             warn: opts.bool("warn")?.unwrap_or(false),
         };
         // Refuse a bad path, mode or owner before anything runs.
-        act.install_script(0, "check")?;
-        Ok(act)
+        task.install_script(0, "check")?;
+        Ok(task)
     }
 
     fn install_script(&self, size: u64, token: &str) -> RhaiResult<String> {
@@ -346,11 +346,9 @@ impl Act {
     pub async fn perform(&self, ctx: &Context, spec: &HostSpec) -> Result<CmdResult, String> {
         let name = spec.request.name.as_str();
         let master = ctx.ssh.master(spec).await.map_err(|e| e.to_string())?;
-        if ctx.settings.dry_run {
-            ctx.output.info(&format!(
-                "dry run: would run on {name}: {}",
-                self.describe()
-            ));
+        let (action, args) = self.journal_entry();
+        let entry = ctx.act(action, name, args);
+        if entry.dry_run() {
             return Ok(CmdResult::new(
                 name,
                 &self.describe(),
@@ -368,7 +366,7 @@ impl Act {
                 quiet,
                 ..
             } => {
-                tracing::info!(host = name, command = cmd.as_str(), "run");
+                tracing::info!(host = name, command = %ctx.output.redact(cmd), "run");
                 Job {
                     origin: name,
                     script: script.clone(),
@@ -397,7 +395,7 @@ impl Act {
                 let script = self
                     .install_script(size, &token())
                     .map_err(|e| e.to_string())?;
-                tracing::info!(host = name, what = %self.describe(), "install");
+                tracing::info!(host = name, what = %ctx.output.redact(&self.describe()), "install");
                 Job {
                     origin: name,
                     script,
@@ -408,7 +406,18 @@ impl Act {
                 }
             }
         };
-        let done = remote::exec(&master, job, &ctx.output).await?;
+        let done = match remote::exec(&master, job, &ctx.output).await {
+            Ok(done) => done,
+            Err(reason) => {
+                entry.failed(&reason);
+                return Err(reason);
+            }
+        };
+        if done.code == 0 {
+            entry.done(serde_json::json!({ "code": done.code }));
+        } else {
+            entry.failed(&format!("exit code {}", done.code));
+        }
         Ok(CmdResult::new(
             name,
             &self.describe(),
@@ -416,6 +425,46 @@ impl Act {
             String::from_utf8_lossy(&done.stdout).into_owned(),
             done.stderr,
         ))
+    }
+
+    /// How the plan and the journal record this task.
+    fn journal_entry(&self) -> (&'static str, serde_json::Value) {
+        use serde_json::json;
+        match &self.action {
+            Action::Run {
+                cmd, sudo: None, ..
+            } => ("ssh::run", json!({ "command": cmd })),
+            Action::Run {
+                cmd,
+                sudo: Some(user),
+                ..
+            } => ("ssh::sudo", json!({ "command": cmd, "user": user })),
+            Action::Install {
+                source,
+                remote,
+                mode,
+                owner,
+                sudo,
+                ..
+            } => {
+                let (action, mut args) = match source {
+                    Source::File(path) => (
+                        "ssh::upload",
+                        json!({ "local": path.display().to_string(), "remote": remote }),
+                    ),
+                    Source::Text(text) => (
+                        "ssh::write",
+                        json!({ "remote": remote, "bytes": text.len() }),
+                    ),
+                };
+                for (key, value) in [("mode", mode), ("owner", owner), ("sudo", sudo)] {
+                    if let Some(value) = value {
+                        args[key] = json!(value);
+                    }
+                }
+                (action, args)
+            }
+        }
     }
 
     /// The runbook's view of an outcome: a Result, or an error unless `warn`.
@@ -482,12 +531,12 @@ fn connect(ctx: &Context, target: Dynamic, opts: &Options) -> RhaiResult<Host> {
     Ok(Host::new(spec))
 }
 
-fn act(ctx: &Context, host: &Host, act: RhaiResult<Act>) -> RhaiResult<CmdResult> {
-    let act = act?;
+fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<CmdResult> {
+    let task = task?;
     let outcome = ctx
         .runtime
-        .block_on(async { act.perform(ctx, &host.spec).await })?;
-    act.finish(&host.spec, outcome)
+        .block_on(async { task.perform(ctx, &host.spec).await })?;
+    task.finish(&host.spec, outcome)
 }
 
 /// Read or fetch a remote file's bytes, into memory or a local file.
@@ -687,7 +736,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
     let c = ctx.clone();
     func("run", &["host: Host", "cmd: String", "Result"], run_doc)
         .register_into_engine(engine, move |host: &mut Host, cmd: &str| {
-            act(&c, host, Act::run("run", cmd, Map::new()))
+            on_host(&c, host, Task::run("run", cmd, Map::new()))
         });
     let c = ctx.clone();
     func(
@@ -696,7 +745,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
         run_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
-        act(&c, host, Act::run("run", cmd, opts))
+        on_host(&c, host, Task::run("run", cmd, opts))
     });
 
     let sudo_doc = "Run `cmd` as root (or option `user`) with `sudo -n -u USER -- sh -c cmd`. sudo never prompts:\n\
@@ -706,7 +755,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
     let c = ctx.clone();
     func("sudo", &["host: Host", "cmd: String", "Result"], sudo_doc)
         .register_into_engine(engine, move |host: &mut Host, cmd: &str| {
-            act(&c, host, Act::sudo("sudo", cmd, Map::new()))
+            on_host(&c, host, Task::sudo("sudo", cmd, Map::new()))
         });
     let c = ctx.clone();
     func(
@@ -715,7 +764,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
         sudo_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
-        act(&c, host, Act::sudo("sudo", cmd, opts))
+        on_host(&c, host, Task::sudo("sudo", cmd, opts))
     });
 
     let c = ctx.clone();
@@ -743,7 +792,11 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
     )
     .register_into_engine(engine, move |host: &mut Host, local: &str, remote: &str| {
         let source = Source::File(PathBuf::from(local));
-        act(&c, host, Act::install("upload", source, remote, Map::new()))
+        on_host(
+            &c,
+            host,
+            Task::install("upload", source, remote, Map::new()),
+        )
     });
     let c = ctx.clone();
     func(
@@ -761,7 +814,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         engine,
         move |host: &mut Host, local: &str, remote: &str, opts: Map| {
             let source = Source::File(PathBuf::from(local));
-            act(&c, host, Act::install("upload", source, remote, opts))
+            on_host(&c, host, Task::install("upload", source, remote, opts))
         },
     );
 
@@ -776,7 +829,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
     )
     .register_into_engine(engine, move |host: &mut Host, remote: &str, text: &str| {
         let source = Source::Text(text.to_string());
-        act(&c, host, Act::install("write", source, remote, Map::new()))
+        on_host(&c, host, Task::install("write", source, remote, Map::new()))
     });
     let c = ctx.clone();
     func(
@@ -794,7 +847,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         engine,
         move |host: &mut Host, remote: &str, text: &str, opts: Map| {
             let source = Source::Text(text.to_string());
-            act(&c, host, Act::install("write", source, remote, opts))
+            on_host(&c, host, Task::install("write", source, remote, opts))
         },
     );
 

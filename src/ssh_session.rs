@@ -106,10 +106,10 @@ impl Reaper {
     /// Start `work` now (from a `Drop`, inside the runtime); exit waits for it.
     pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            self.tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(handle.spawn(work));
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            // A long REPL session must not collect handles of finished work.
+            tasks.retain(|task| !task.is_finished());
+            tasks.push(handle.spawn(work));
         }
     }
 
@@ -323,10 +323,11 @@ impl Pool {
         // SAFETY: getuid has no preconditions and cannot fail.
         let uid = unsafe { libc::getuid() };
         let mut candidates = Vec::new();
-        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-            if runtime.is_absolute() && runtime.is_dir() {
-                candidates.push(runtime.join("opsh"));
-            }
+        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+            && runtime.is_absolute()
+            && runtime.is_dir()
+        {
+            candidates.push(runtime.join("opsh"));
         }
         candidates.push(std::env::temp_dir().join(format!("opsh-{uid}")));
         candidates.push(PathBuf::from(format!("/tmp/opsh-{uid}")));
@@ -352,7 +353,9 @@ impl Pool {
 
     /// End the remote commands still being stopped, then close every master.
     pub fn shutdown(&self, runtime: &Runtime) {
-        runtime.cleanup(async { tokio::time::timeout(CLEANUP_LIMIT, self.reaper.wait()).await });
+        // Past the limit, stragglers are left to the hosts' own cleanup.
+        let _ = runtime
+            .cleanup(async { tokio::time::timeout(CLEANUP_LIMIT, self.reaper.wait()).await });
         let slots: Vec<Slot> = self
             .masters
             .lock()

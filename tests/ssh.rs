@@ -39,6 +39,7 @@ fn ssh_config(dir: &Path) -> String {
     format!(
         "Include {lab}/ssh_config\n\
          Host dead-1\n    HostName 127.0.0.1\n    Port 1\n\
+         Host silent\n    HostName 127.0.0.1\n    ProxyCommand none\n\
          Host stranger changed\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
          IdentityFile {lab}/keys/client_ed25519\n    IdentitiesOnly yes\n\
          Host keyless\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
@@ -431,7 +432,7 @@ fn ctrl_c_stops_a_group_and_ends_remote_commands() {
     let script = format!(
         r#"
         let g = ssh::group({targets});
-        g.run("case $OPSH_LAB_HOST in lab-1) exit 0;; esac; sleep 300 & echo $! > /tmp/{tag}-$OPSH_LAB_HOST; wait");
+        g.run("case $OPSH_LAB_HOST in lab-1) echo $$ > /tmp/{tag}-done; exit 0;; esac; sleep 300 & echo $! > /tmp/{tag}-$OPSH_LAB_HOST; wait");
         print("not reached");
         "#,
         targets = names(6)
@@ -461,6 +462,14 @@ fn ctrl_c_stops_a_group_and_ends_remote_commands() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // lab-1 has finished on its host; give opsh a moment to collect it.
+    let done = PathBuf::from(format!("/tmp/{tag}-done"));
+    while !done.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "lab-1 never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::fs::remove_file(&done);
     let opsh = i32::try_from(child.id()).expect("pid");
     // SAFETY: signals the opsh child this test started.
     unsafe {
@@ -511,9 +520,16 @@ fn dry_run_connects_and_reads_but_changes_nothing() {
         .code(0)
         .stdout_has("code 0 out ''")
         .stdout_has("true\n")
-        .stderr_has(&format!("dry run: would run on lab-9: touch {file}"))
-        .stderr_has(&format!("dry run: would run on lab-10: touch {file}"))
-        .stderr_has("dry run: would run on lab-9: write 1 bytes");
+        .stderr_has(&format!(r#". ssh::run lab-9 {{"command":"touch {file}"}}"#))
+        .stderr_has(&format!(
+            r#". ssh::run lab-10 {{"command":"touch {file}"}}"#
+        ))
+        .stderr_has(&format!(
+            r#". ssh::write lab-9 {{"bytes":1,"remote":"{file}"}}"#
+        ))
+        .stderr_has(&format!(
+            r#". ssh::sudo lab-9 {{"command":"touch {file}","user":"root"}}"#
+        ));
     assert!(!Path::new(&file).exists(), "dry run touched {file}");
 }
 
@@ -726,4 +742,26 @@ fn shell_needs_a_terminal() {
     run_script(r#"ssh::connect("lab-15").shell();"#)
         .code(1)
         .stderr_has("shell() needs a terminal");
+}
+
+#[test]
+fn a_host_that_never_answers_times_out_with_a_hint() {
+    // Accepted by the kernel, never served: ssh waits for a banner.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let script = format!(
+        r#"let t = timestamp();
+           let r = ssh::group(["silent"], #{{ port: {port}, connect_timeout: 1 }}).run("true", #{{ warn: true }});
+           print(`${{r[0].code}} ${{t.elapsed < 8.0}}`);
+           ssh::connect("silent", #{{ port: {port}, connect_timeout: 1 }});"#
+    );
+    let out = with_aliases(Test::new().file("r.rhai", &script))
+        .args(&["run", "r.rhai"])
+        .run();
+    drop(listener);
+    out.code(1)
+        .stdout_has("-1 true")
+        .stderr_has("cannot connect to silent")
+        .stderr_has("timed out")
+        .stderr_has("a firewall or security group");
 }
