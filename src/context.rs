@@ -17,6 +17,8 @@ pub struct Context {
     pub journal: Journal,
     /// Someone can answer prompts: stdin and stderr are terminals.
     pub terminal: bool,
+    /// SSH connections shared by the whole run.
+    pub ssh: crate::ssh_session::Pool,
     used_vars: Mutex<BTreeSet<String>>,
 }
 
@@ -25,6 +27,7 @@ impl Context {
         let output = Output::new(settings.output);
         Arc::new(Self {
             terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            ssh: crate::ssh_session::Pool::new(&settings.ssh),
             settings,
             runtime,
             output,

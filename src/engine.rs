@@ -67,6 +67,7 @@ impl Session {
         crate::ec2_types::register(&mut engine);
         engine.register_static_module("ec2", crate::ec2::module(&ctx).into());
         engine.register_static_module("s3", crate::s3::module(&ctx).into());
+        crate::ssh::register(&mut engine, &ctx);
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),

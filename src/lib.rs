@@ -21,6 +21,7 @@ mod ec2_storage;
 mod ec2_types;
 mod engine;
 mod error;
+mod group;
 mod journal;
 mod journal_view;
 mod list;
@@ -29,11 +30,16 @@ mod options;
 mod output;
 mod prompt;
 mod quote;
+mod remote;
+mod remote_script;
 mod repl;
 mod run;
 mod runtime;
 mod s3;
 mod sources;
+mod ssh;
+mod ssh_session;
+mod ssh_target;
 mod stdlib;
 mod transfer;
 
@@ -85,6 +91,9 @@ pub fn main() -> i32 {
         }
         Command::Completions { .. } => Ok(()),
     };
+    // Remote commands cut short by Ctrl-C are ended and masters closed
+    // before the exit code is known to the shell.
+    session.ctx.ssh.shutdown(&session.ctx.runtime);
     match result {
         Ok(()) => exit::OK,
         Err(err) => {

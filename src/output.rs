@@ -16,6 +16,9 @@ pub struct Output {
     /// passed through `secret()`. Longest first, so a secret containing
     /// another is hidden whole.
     secrets: RwLock<Vec<String>>,
+    /// A progress line on the terminal (a running group), kept below the
+    /// output lines.
+    progress: Mutex<Option<indicatif::ProgressBar>>,
 }
 
 pub const REDACTED: &str = "***";
@@ -26,6 +29,7 @@ impl Output {
             format,
             lock: Mutex::new(()),
             secrets: RwLock::new(Vec::new()),
+            progress: Mutex::new(None),
         }
     }
 
@@ -48,6 +52,10 @@ impl Output {
         })
     }
 
+    pub fn set_progress(&self, bar: Option<indicatif::ProgressBar>) {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = bar;
+    }
+
     pub fn format(&self) -> OutputFormat {
         self.format
     }
@@ -56,10 +64,21 @@ impl Output {
         let text = self.redact(text);
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // A closed pipe (e.g. `| head`) must not kill the runbook mid-action.
-        if to_stderr {
-            let _ = writeln!(std::io::stderr().lock(), "{text}");
-        } else {
-            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        let emit = || {
+            if to_stderr {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            } else {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }
+        };
+        let bar = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(emit),
+            None => emit(),
         }
     }
 
@@ -131,6 +150,7 @@ fn view<T: Record>(value: &Dynamic) -> Option<RecordView> {
 /// Every Record type; a new type adds its line here.
 const RECORDS: &[fn(&Dynamic) -> Option<RecordView>] = &[
     view::<crate::command::CmdResult>,
+    view::<crate::ssh::Host>,
     view::<crate::ec2_types::Instance>,
     view::<crate::ec2_types::Image>,
     view::<crate::ec2_types::SecurityGroup>,

@@ -1,0 +1,297 @@
+//! One command on a host, over its master. The command runs under a small
+//! `sh` wrapper that first reports its process group, so a timeout or a
+//! Ctrl-C ends the remote processes too, not just the local channel.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use openssh::Stdio;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::command::pump;
+use crate::output::Output;
+use crate::quote::quote;
+use crate::ssh_session::Master;
+
+/// Exit code reported for a command stopped by its timeout, as timeout(1).
+pub const TIMED_OUT: i64 = 124;
+/// The wrapper's first line: `opsh-pgid:<process group>`.
+const MARKER: &[u8] = b"opsh-pgid:";
+/// sshd starts every session as its own process group, led by the login
+/// shell or by the shell that replaced it; the wrapper reports that group
+/// and runs the script as a child, so the exit code is the script's.
+const WRAPPER: &str = r#"if kill -0 -$$ 2>/dev/null; then g=$$; elif kill -0 -$PPID 2>/dev/null; then g=$PPID; else g=$(ps -o pgid= -p $$ 2>/dev/null); fi
+echo "opsh-pgid:$g"
+sh -c "$1""#;
+/// Output a login shell prints before the wrapper runs is passed on, up to this.
+const PREAMBLE_LIMIT: usize = 64 * 1024;
+/// `read` returns at most this much.
+const READ_LIMIT: u64 = 128 * 1024 * 1024;
+
+/// What the command reads on stdin.
+pub enum Input {
+    Null,
+    Bytes(Vec<u8>),
+    /// Streamed from disk, any size.
+    File(PathBuf),
+}
+
+/// What happens to the command's stdout.
+pub enum Capture {
+    /// Lines shown live with the host prefix (unless quiet) and captured.
+    Lines { quiet: bool },
+    /// Raw bytes, captured silently.
+    Bytes,
+    /// Raw bytes, written to this file.
+    File(tokio::fs::File),
+}
+
+pub struct Job<'a> {
+    /// The host name: the prefix of output lines.
+    pub origin: &'a str,
+    /// A POSIX sh script.
+    pub script: String,
+    pub input: Input,
+    pub capture: Capture,
+    pub quiet_stderr: bool,
+    pub timeout: Option<Duration>,
+}
+
+pub struct Finished {
+    pub code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Run `job` on `master`. `Err` means the command's outcome is unknown (the
+/// connection failed) or a local file could not be read or written.
+pub async fn exec(master: &Arc<Master>, job: Job<'_>, output: &Output) -> Result<Finished, String> {
+    let origin = job.origin;
+    let line = format!("exec sh -c {} opsh {}", quote(WRAPPER), quote(&job.script));
+    let mut cmd = master.session.raw_command(&line);
+    cmd.stdin(match job.input {
+        Input::Null => Stdio::null(),
+        _ => Stdio::piped(),
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .await
+        .map_err(|e| format!("cannot start a command on {origin}: {e}"))?;
+    let pgid = Arc::new(AtomicI64::new(0));
+    let guard = KillGuard {
+        master: master.clone(),
+        pgid: pgid.clone(),
+        armed: true,
+    };
+    let stdin = child.stdin().take();
+    let (Some(stdout), Some(stderr)) = (child.stdout().take(), child.stderr().take()) else {
+        return Err("internal: command pipes missing".into());
+    };
+
+    let feed = feed(stdin, job.input);
+    let out = async {
+        let mut reader = BufReader::new(stdout);
+        let (group, preamble) = read_marker(&mut reader).await;
+        if let Some(group) = group {
+            pgid.store(group, Ordering::SeqCst);
+        }
+        collect(reader, preamble, job.capture, origin, output).await
+    };
+    let err = pump(stderr, origin, true, job.quiet_stderr, output);
+    let work = async {
+        let (fed, out, err) = tokio::join!(feed, out, err);
+        (fed, out, err, child.wait().await)
+    };
+    let (fed, out, mut stderr, status) = match job.timeout {
+        None => work.await,
+        Some(limit) => match tokio::time::timeout(limit, work).await {
+            Ok(done) => done,
+            Err(_) => {
+                guard.disarm();
+                let group = pgid.load(Ordering::SeqCst);
+                let mut note = format!("timed out after {}s", limit.as_secs_f64());
+                if group > 1 {
+                    kill_group(&master.session, group).await;
+                    note += " and was stopped on the host";
+                } else {
+                    note += "; its remote processes could not be found to stop them";
+                }
+                return Ok(Finished {
+                    code: TIMED_OUT,
+                    stdout: Vec::new(),
+                    stderr: note + "\n",
+                });
+            }
+        },
+    };
+    guard.disarm();
+    let stdout = out?;
+    fed?;
+    let code = match status {
+        Ok(status) => status.code().map_or(-1, i64::from),
+        // openssh reports exit code 127 as an error of its own.
+        Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => 127,
+        Err(openssh::Error::RemoteProcessTerminated) if master.session.check().await.is_ok() => {
+            stderr += "the remote command was killed by a signal\n";
+            -1
+        }
+        Err(openssh::Error::RemoteProcessTerminated | openssh::Error::Disconnected) => {
+            return Err(format!("the connection to {origin} was lost"));
+        }
+        Err(e) => return Err(format!("the connection to {origin} failed: {e}")),
+    };
+    Ok(Finished {
+        code,
+        stdout,
+        stderr,
+    })
+}
+
+/// Write `input` to the command's stdin, then close it. A command that
+/// exits without reading its input is not an error; a local file that
+/// cannot be read is.
+async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), String> {
+    let Some(mut pipe) = pipe else {
+        return Ok(());
+    };
+    match input {
+        Input::Null => {}
+        Input::Bytes(bytes) => {
+            let _ = pipe.write_all(&bytes).await;
+        }
+        Input::File(path) => {
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut buf = vec![0; 256 * 1024];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                if n == 0 || pipe.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = pipe.shutdown().await;
+    Ok(())
+}
+
+/// Lines before the wrapper's marker come from the login shell; the marker
+/// carries the process group.
+async fn read_marker<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> (Option<i64>, Vec<u8>) {
+    let mut preamble = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return (None, preamble),
+            Ok(_) => {}
+        }
+        if let Some(rest) = line.strip_prefix(MARKER) {
+            let group = String::from_utf8_lossy(rest).trim().parse().ok();
+            return (group, preamble);
+        }
+        preamble.extend_from_slice(&line);
+        if preamble.len() > PREAMBLE_LIMIT {
+            return (None, preamble);
+        }
+    }
+}
+
+async fn collect<R: AsyncRead + Unpin>(
+    mut reader: BufReader<R>,
+    preamble: Vec<u8>,
+    capture: Capture,
+    origin: &str,
+    output: &Output,
+) -> Result<Vec<u8>, String> {
+    match capture {
+        Capture::Lines { quiet } => {
+            if !quiet {
+                for line in String::from_utf8_lossy(&preamble).lines() {
+                    output.stream(origin, line, false);
+                }
+            }
+            let rest = pump(&mut reader, origin, false, quiet, output).await;
+            let mut all = preamble;
+            all.extend_from_slice(rest.as_bytes());
+            Ok(all)
+        }
+        Capture::Bytes => {
+            if !preamble.is_empty() {
+                tracing::debug!(
+                    host = origin,
+                    "dropped login shell output before the command"
+                );
+            }
+            let mut bytes = Vec::new();
+            // A read error means the connection broke: the exit status says so.
+            let _ = (&mut reader).take(READ_LIMIT).read_to_end(&mut bytes).await;
+            Ok(bytes)
+        }
+        Capture::File(mut file) => {
+            let mut buf = vec![0; 256 * 1024];
+            loop {
+                let n = match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                file.write_all(&buf[..n])
+                    .await
+                    .map_err(|e| format!("cannot write the download: {e}"))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| format!("cannot write the download: {e}"))?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Ends the remote process group if the command's future is dropped
+/// (Ctrl-C) before it finished; exit waits for that to complete.
+struct KillGuard {
+    master: Arc<Master>,
+    pgid: Arc<AtomicI64>,
+    armed: bool,
+}
+
+impl KillGuard {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        let group = self.pgid.load(Ordering::SeqCst);
+        if !self.armed || group <= 1 {
+            return;
+        }
+        let master = self.master.clone();
+        self.master.reaper.spawn(async move {
+            kill_group(&master.session, group).await;
+        });
+    }
+}
+
+/// TERM the remote process group, then KILL what is left after ~2 s.
+/// `group` is never 0 or 1 here: `kill -TERM -1` would signal everything.
+async fn kill_group(session: &openssh::Session, group: i64) {
+    let script = format!(
+        "g={group}; kill -TERM -$g 2>/dev/null || exit 0; i=0; \
+         while kill -0 -$g 2>/dev/null; do i=$((i+1)); \
+         if [ $i -gt 20 ]; then kill -KILL -$g 2>/dev/null; exit 0; fi; sleep 0.1; done"
+    );
+    let mut cmd = session.raw_command(format!("exec sh -c {}", quote(&script)));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _ = tokio::time::timeout(Duration::from_secs(10), cmd.status()).await;
+}

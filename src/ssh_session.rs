@@ -1,0 +1,571 @@
+//! SSH connections: one multiplexed OpenSSH master per destination
+//! (user@host:port), shared by every later call and group of the run,
+//! reopened when it died, and closed at exit. Masters persist at most
+//! `MASTER_IDLE_SECS` idle, so a killed opsh leaves none behind for long.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, SessionBuilder};
+
+use crate::config::SshSettings;
+use crate::runtime::Runtime;
+
+/// A master exits after this long without a session.
+const MASTER_IDLE_SECS: usize = 60;
+/// Keepalives notice a peer that vanished (3 missed = gone).
+const SERVER_ALIVE: Duration = Duration::from_secs(15);
+/// Unix socket paths are limited to ~107 bytes; openssh adds
+/// `/.ssh-connectionXXXXXX/master` and ssh a random suffix while binding.
+const MAX_CONTROL_DIR_LEN: usize = 100 - 50;
+/// How long exit waits for remote commands to be ended.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Where and how to connect, as the runbook asked.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// Shown as the host's name and as the prefix of its output lines.
+    pub name: String,
+    /// What ssh is given: an address, a DNS name or an ssh_config alias.
+    pub destination: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub key: Option<PathBuf>,
+    pub jump: Option<String>,
+    pub strict: bool,
+    pub connect_timeout: Duration,
+}
+
+/// What OpenSSH makes of a request once ssh_config is applied.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub hostname: String,
+    pub user: String,
+    pub port: u16,
+    /// The pool key: user@hostname:port plus any proxy in between.
+    pub key: String,
+    /// ssh_config asks for strict host key checking.
+    strict: bool,
+}
+
+/// A request with its resolution: everything needed to reach the host
+/// again, and what a Host shows.
+#[derive(Debug)]
+pub struct HostSpec {
+    pub request: ConnectRequest,
+    pub resolved: Resolved,
+}
+
+impl HostSpec {
+    pub fn destination(&self) -> String {
+        let r = &self.resolved;
+        format!("{}@{}:{}", r.user, r.hostname, r.port)
+    }
+}
+
+/// A connection that could not be made, with the reason ssh gave and what
+/// to try.
+#[derive(Debug, Clone)]
+pub struct ConnectError {
+    pub name: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot connect to {}: {}", self.name, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One OpenSSH control master.
+pub struct Master {
+    pub session: openssh::Session,
+    pub reaper: Arc<Reaper>,
+}
+
+/// Work that must finish before opsh exits, even after Ctrl-C: ending
+/// remote commands whose futures were dropped.
+#[derive(Default)]
+pub struct Reaper {
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Reaper {
+    /// Start `work` now (from a `Drop`, inside the runtime); exit waits for it.
+    pub fn spawn(&self, work: impl Future<Output = ()> + Send + 'static) {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            // A long REPL session must not collect handles of finished work.
+            tasks.retain(|task| !task.is_finished());
+            tasks.push(handle.spawn(work));
+        }
+    }
+
+    async fn wait(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Master>>>>;
+
+pub struct Pool {
+    config: Option<PathBuf>,
+    control_dir: Mutex<Option<PathBuf>>,
+    resolved: Mutex<HashMap<String, Resolved>>,
+    masters: Mutex<HashMap<String, Slot>>,
+    reaper: Arc<Reaper>,
+}
+
+impl Pool {
+    pub fn new(settings: &SshSettings) -> Self {
+        Self {
+            config: settings.config.clone(),
+            control_dir: Mutex::new(None),
+            resolved: Mutex::new(HashMap::new()),
+            masters: Mutex::new(HashMap::new()),
+            reaper: Arc::new(Reaper::default()),
+        }
+    }
+
+    /// The ssh_config file in use, as ssh would read it.
+    pub fn config(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
+    /// Resolve `request` and make sure a master to it is up.
+    pub async fn connect(&self, request: ConnectRequest) -> Result<Arc<HostSpec>, ConnectError> {
+        let spec = self.spec(request).await?;
+        self.master(&spec).await?;
+        Ok(spec)
+    }
+
+    /// Resolve `request` through ssh_config, without connecting.
+    pub async fn spec(&self, request: ConnectRequest) -> Result<Arc<HostSpec>, ConnectError> {
+        let resolved = self.resolve(&request).await?;
+        Ok(Arc::new(HostSpec { request, resolved }))
+    }
+
+    /// The live master for `spec`, reconnecting if it died (idle limit,
+    /// reboot, network).
+    pub async fn master(&self, spec: &HostSpec) -> Result<Arc<Master>, ConnectError> {
+        let slot = self
+            .masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(spec.resolved.key.clone())
+            .or_default()
+            .clone();
+        // Concurrent callers for one destination wait for a single connect.
+        let mut slot = slot.lock().await;
+        if let Some(master) = slot.as_ref() {
+            if master.session.check().await.is_ok() {
+                return Ok(master.clone());
+            }
+            tracing::info!(host = %spec.request.name, "connection lost; reconnecting");
+            *slot = None;
+        }
+        let master = Arc::new(self.launch(spec).await?);
+        *slot = Some(master.clone());
+        Ok(master)
+    }
+
+    async fn launch(&self, spec: &HostSpec) -> Result<Master, ConnectError> {
+        let req = &spec.request;
+        let fail = |message: String, hint: Option<String>| ConnectError {
+            name: format!("{} ({})", req.name, spec.destination()),
+            message,
+            hint,
+        };
+        let dir = self.control_dir().map_err(|e| fail(e, None))?;
+        let mut builder = SessionBuilder::default();
+        builder
+            .known_hosts_check(if req.strict || spec.resolved.strict {
+                KnownHosts::Strict
+            } else {
+                KnownHosts::Add
+            })
+            .connect_timeout(req.connect_timeout)
+            .server_alive_interval(SERVER_ALIVE)
+            .control_directory(&dir)
+            .control_persist(ControlPersist::IdleFor(
+                NonZeroUsize::new(MASTER_IDLE_SECS).unwrap_or(NonZeroUsize::MIN),
+            ));
+        if let Some(config) = &self.config {
+            builder.config_file(config);
+        }
+        if let Some(user) = &req.user {
+            builder.user(user.clone());
+        }
+        if let Some(port) = req.port {
+            builder.port(port);
+        }
+        if let Some(key) = &req.key {
+            builder.keyfile(key);
+        }
+        if let Some(jump) = &req.jump {
+            builder.jump_hosts(jump.split(','));
+        }
+        tracing::info!(host = %req.name, destination = %spec.destination(), "connecting");
+        // ConnectTimeout covers TCP and the banner; this also bounds a peer
+        // that stalls during key exchange or authentication.
+        let limit = req.connect_timeout * 2 + Duration::from_secs(5);
+        let session = match tokio::time::timeout(limit, builder.connect_mux(&req.destination)).await
+        {
+            Err(_) => {
+                return Err(fail(
+                    format!("no answer within {}s", limit.as_secs()),
+                    Some(timeout_hint(spec)),
+                ));
+            }
+            Ok(Err(err)) => {
+                let message = error_text(&err);
+                let hint = hint_for(&message, spec, self.config.as_deref());
+                return Err(fail(message, hint));
+            }
+            Ok(Ok(session)) => session,
+        };
+        Ok(Master {
+            session,
+            reaper: self.reaper.clone(),
+        })
+    }
+
+    /// Apply ssh_config to `request` with `ssh -G`, which prints the
+    /// effective settings without connecting.
+    async fn resolve(&self, request: &ConnectRequest) -> Result<Resolved, ConnectError> {
+        let cache_key = format!(
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}",
+            request.destination, request.user, request.port, request.key, request.jump
+        );
+        if let Some(hit) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cache_key)
+        {
+            return Ok(hit.clone());
+        }
+        let fail = |message: String, hint: Option<String>| ConnectError {
+            name: request.name.clone(),
+            message,
+            hint,
+        };
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.arg("-G");
+        if let Some(config) = &self.config {
+            cmd.arg("-F").arg(config);
+        }
+        if let Some(user) = &request.user {
+            cmd.arg("-l").arg(user);
+        }
+        if let Some(port) = request.port {
+            cmd.arg("-p").arg(port.to_string());
+        }
+        if let Some(key) = &request.key {
+            cmd.arg("-i").arg(key);
+        }
+        if let Some(jump) = &request.jump {
+            cmd.arg("-J").arg(jump);
+        }
+        cmd.arg(&request.destination)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = cmd.output().await.map_err(|e| {
+            fail(
+                format!("cannot run ssh: {e}"),
+                Some("opsh drives the OpenSSH client: install it (e.g. apt-get install openssh-client)".into()),
+            )
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(fail(
+                format!("ssh rejects the settings: {}", relevant_lines(&stderr)),
+                Some(format!(
+                    "check the ssh_config file ({})",
+                    self.config
+                        .as_deref()
+                        .map_or("~/.ssh/config".into(), |p| p.display().to_string())
+                )),
+            ));
+        }
+        let resolved = parse_ssh_g(&String::from_utf8_lossy(&out.stdout))
+            .ok_or_else(|| fail("`ssh -G` printed no hostname, user or port".into(), None))?;
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cache_key, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// A private directory for control sockets, with a short path.
+    fn control_dir(&self) -> Result<PathBuf, String> {
+        let mut cached = self.control_dir.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(dir) = cached.as_ref() {
+            return Ok(dir.clone());
+        }
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let mut candidates = Vec::new();
+        if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+            && runtime.is_absolute()
+            && runtime.is_dir()
+        {
+            candidates.push(runtime.join("opsh"));
+        }
+        candidates.push(std::env::temp_dir().join(format!("opsh-{uid}")));
+        candidates.push(PathBuf::from(format!("/tmp/opsh-{uid}")));
+        let mut problems = Vec::new();
+        for dir in candidates {
+            if dir.as_os_str().len() > MAX_CONTROL_DIR_LEN {
+                problems.push(format!("{}: path too long for a socket", dir.display()));
+                continue;
+            }
+            match private_dir(&dir, uid) {
+                Ok(()) => {
+                    *cached = Some(dir.clone());
+                    return Ok(dir);
+                }
+                Err(e) => problems.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        Err(format!(
+            "no private directory for ssh control sockets ({})",
+            problems.join("; ")
+        ))
+    }
+
+    /// End the remote commands still being stopped, then close every master.
+    pub fn shutdown(&self, runtime: &Runtime) {
+        // Past the limit, stragglers are left to the hosts' own cleanup.
+        let _ = runtime
+            .cleanup(async { tokio::time::timeout(CLEANUP_LIMIT, self.reaper.wait()).await });
+        let slots: Vec<Slot> = self
+            .masters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, slot)| slot)
+            .collect();
+        for slot in slots {
+            if let Ok(mut slot) = slot.try_lock() {
+                // Dropping the session asks the master to exit.
+                slot.take();
+            }
+        }
+    }
+}
+
+fn private_dir(dir: &Path, uid: u32) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let problem = |what: &str| std::io::Error::other(what.to_string());
+    if !meta.file_type().is_dir() {
+        return Err(problem("not a directory"));
+    }
+    if meta.uid() != uid {
+        return Err(problem("owned by another user"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn parse_ssh_g(text: &str) -> Option<Resolved> {
+    let mut fields: HashMap<&str, &str> = HashMap::new();
+    for line in text.lines() {
+        if let Some((key, value)) = line.split_once(' ') {
+            fields.entry(key).or_insert(value.trim());
+        }
+    }
+    let hostname = fields.get("hostname")?.to_string();
+    let user = fields.get("user")?.to_string();
+    let port: u16 = fields.get("port")?.parse().ok()?;
+    let mut key = format!("{user}@{hostname}:{port}");
+    for proxy in ["proxyjump", "proxycommand"] {
+        if let Some(via) = fields.get(proxy).filter(|v| **v != "none") {
+            key += &format!(" via {via}");
+        }
+    }
+    let strict = matches!(
+        fields.get("stricthostkeychecking").copied(),
+        Some("true" | "yes")
+    );
+    Some(Resolved {
+        hostname,
+        user,
+        port,
+        key,
+        strict,
+    })
+}
+
+/// What went wrong, in ssh's own words when it said something.
+fn error_text(err: &openssh::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let text = relevant_lines(&cause.to_string());
+        if !text.is_empty() {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if causes.is_empty() {
+        err.to_string()
+    } else {
+        causes.join(": ")
+    }
+}
+
+/// ssh's messages without the banner noise, joined on one line. The long
+/// "host identification has changed" warning is cut to its facts.
+fn relevant_lines(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("Warning: Permanently added")
+                && !l.starts_with("Pseudo-terminal will not")
+                && !l.chars().all(|c| c == '@')
+        })
+        .collect();
+    let changed = lines
+        .iter()
+        .any(|l| l.contains("IDENTIFICATION HAS CHANGED"));
+    lines
+        .into_iter()
+        .filter(|l| {
+            !changed
+                || l.starts_with("Host key for")
+                || l.starts_with("Offending")
+                || l.starts_with("remove with")
+                || l.starts_with("ssh-keygen")
+                || l.starts_with("Host key verification failed")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn timeout_hint(spec: &HostSpec) -> String {
+    format!(
+        "check the address, that the machine is running, and that a firewall or security group lets this machine reach port {}",
+        spec.resolved.port
+    )
+}
+
+fn hint_for(message: &str, spec: &HostSpec, config: Option<&Path>) -> Option<String> {
+    let r = &spec.resolved;
+    let m = message.to_lowercase();
+    let hint = if m.contains("connection refused") {
+        format!(
+            "nothing accepts connections on {}:{}: is sshd running there, and is the port right?",
+            r.hostname, r.port
+        )
+    } else if m.contains("timed out") {
+        timeout_hint(spec)
+    } else if m.contains("permission denied") || m.contains("too many authentication failures") {
+        format!(
+            "authentication as `{}` failed: check the user (option `user`, [ssh] user in opsh.toml, User in ssh_config) and the key (option `key`, IdentityFile, ssh-agent)",
+            r.user
+        )
+    } else if m.contains("identification has changed")
+        || m.contains("host key for") && m.contains("has changed")
+    {
+        let known_as = if r.port == 22 {
+            r.hostname.clone()
+        } else {
+            format!("[{}]:{}", r.hostname, r.port)
+        };
+        format!(
+            "the host key differs from the one in known_hosts: if {} was rebuilt, remove the old key (`ssh-keygen -R '{known_as}'`, with -f FILE for another known_hosts file) and connect again; otherwise the connection may be intercepted",
+            r.hostname
+        )
+    } else if m.contains("host key verification failed") {
+        format!(
+            "strict host key checking is on and {} is not in known_hosts: add its key first (e.g. ssh-keyscan), or connect once without `strict_host_keys`",
+            r.hostname
+        )
+    } else if m.contains("could not resolve hostname") {
+        format!(
+            "`{}` is neither an alias in {} nor a name DNS knows",
+            spec.request.destination,
+            config.map_or("~/.ssh/config".into(), |p| p.display().to_string())
+        )
+    } else if m.contains("no route to host") || m.contains("network is unreachable") {
+        "this machine cannot route to that address: a private address needs a jump host (option `jump`, or ProxyJump in ssh_config)".into()
+    } else {
+        return None;
+    };
+    Some(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_g_output_gives_the_pool_key() {
+        let text = "host web\nuser deploy\nhostname 10.0.0.5\nport 2222\nproxyjump bastion\nproxycommand none\nstricthostkeychecking true\n";
+        let r = parse_ssh_g(text).unwrap();
+        assert_eq!(r.key, "deploy@10.0.0.5:2222 via bastion");
+        assert!(r.strict);
+        assert!(parse_ssh_g("host x\n").is_none());
+    }
+
+    #[test]
+    fn control_dir_is_private_and_short() {
+        let pool = Pool::new(&SshSettings {
+            config: None,
+            user: None,
+            key: None,
+            concurrency: 1,
+            connect_timeout_secs: 1,
+            strict_host_keys: false,
+        });
+        let dir = pool.control_dir().unwrap();
+        let meta = std::fs::metadata(&dir).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o700);
+        assert!(dir.as_os_str().len() <= MAX_CONTROL_DIR_LEN);
+    }
+
+    #[test]
+    fn a_changed_host_key_is_told_briefly() {
+        let text = "@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@\nIT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\nOffending ED25519 key in /k:1\n  remove with:\n  ssh-keygen -f \"/k\" -R \"[h]:2\"\nHost key for [h]:2 has changed and you have requested strict checking.\nHost key verification failed.\n";
+        assert_eq!(
+            relevant_lines(text),
+            "Offending ED25519 key in /k:1 remove with: ssh-keygen -f \"/k\" -R \"[h]:2\" Host key for [h]:2 has changed and you have requested strict checking. Host key verification failed."
+        );
+    }
+
+    #[test]
+    fn banner_noise_is_dropped() {
+        let text = "Warning: Permanently added 'x' (ED25519) to the list of known hosts.\r\nuser@x: Permission denied (publickey).\n";
+        assert_eq!(
+            relevant_lines(text),
+            "user@x: Permission denied (publickey)."
+        );
+    }
+}

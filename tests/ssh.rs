@@ -1,0 +1,767 @@
+//! ssh:: against the lab's sshd fleet: commands, sudo, files, groups,
+//! timeouts, connection failures and Ctrl-C, through the built binary.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::Test;
+use common::lab::{lab, unique};
+
+fn lab_dir() -> PathBuf {
+    PathBuf::from(lab().var("OPSH_LAB_DIR"))
+}
+
+fn lab_hosts() -> usize {
+    lab()
+        .var("OPSH_LAB_HOSTS")
+        .parse()
+        .expect("OPSH_LAB_HOSTS is a number")
+}
+
+/// The lab's state directory for one host (what its "machine" holds).
+fn host_dir(name: &str) -> PathBuf {
+    lab_dir().join("hosts").join(name)
+}
+
+/// A Rhai array literal of lab host names lab-1..lab-n.
+fn names(n: usize) -> String {
+    let list: Vec<String> = (1..=n).map(|i| format!("\"lab-{i}\"")).collect();
+    format!("[{}]", list.join(", "))
+}
+
+/// An ssh_config that adds test aliases to the lab's: a dead host, hosts
+/// checked against known_hosts files of the test's own.
+fn ssh_config(dir: &Path) -> String {
+    let lab = lab_dir();
+    format!(
+        "Include {lab}/ssh_config\n\
+         Host dead-1\n    HostName 127.0.0.1\n    Port 1\n\
+         Host silent\n    HostName 127.0.0.1\n    ProxyCommand none\n\
+         Host stranger changed\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
+         IdentityFile {lab}/keys/client_ed25519\n    IdentitiesOnly yes\n\
+         Host keyless\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
+         UserKnownHostsFile {lab}/known_hosts\n\
+         Host stranger\n    UserKnownHostsFile {dir}/stranger_known_hosts\n\
+         Host changed\n    UserKnownHostsFile {dir}/changed_known_hosts\n",
+        lab = lab.display(),
+        dir = dir.display()
+    )
+}
+
+/// A lab test whose ssh_config also knows the test aliases.
+fn with_aliases(test: Test) -> Test {
+    let config = test.path().join("ssh_config");
+    let text = ssh_config(test.path());
+    let test = test.file("ssh_config", &text);
+    test.lab()
+        .env("OPSH_SSH_CONFIG", config.to_str().expect("utf-8 path"))
+}
+
+fn run_script(script: &str) -> common::Outcome {
+    Test::new()
+        .file("r.rhai", script)
+        .args(&["run", "r.rhai"])
+        .lab()
+        .run()
+}
+
+/// A process that no longer runs (a zombie waiting for init counts as gone).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn a_group_of_every_lab_host_keeps_target_order_and_prefixes_lines() {
+    let n = lab_hosts().min(40);
+    assert!(n >= 20, "the lab should have at least 20 hosts, has {n}");
+    let script = format!(
+        r#"
+        let targets = {targets};
+        let g = ssh::group(targets, #{{ concurrency: 8 }});
+        if g.len != {n} {{ throw `len ${{g.len}}`; }}
+        if g.hosts != targets {{ throw `hosts ${{g.hosts}}`; }}
+        // Later hosts answer first, so order must come from the targets.
+        let rs = g.run("n=${{OPSH_LAB_HOST#lab-}}; sleep 0.$(( ({n} - n) % 4 )); echo out-$OPSH_LAB_HOST; echo err-$OPSH_LAB_HOST >&2");
+        for i in 0..{n} {{
+            let r = rs[i];
+            if r.host != targets[i] || r.stdout != "out-" + targets[i] + "\n" || r.stderr != "err-" + targets[i] + "\n" || !r.ok {{
+                throw `result ${{i}}: ${{r.host}} ${{r.stdout}}`;
+            }}
+        }}
+        print(`order ok: ${{rs.len()}}`);
+        "#,
+        targets = names(n)
+    );
+    let out = run_script(&script);
+    out.code(0).stdout_has(&format!("order ok: {n}"));
+    for i in 1..=n {
+        out.stdout_has(&format!("lab-{i} | out-lab-{i}\n"))
+            .stderr_has(&format!("lab-{i} | err-lab-{i}\n"));
+    }
+}
+
+#[test]
+fn a_dead_host_fails_alone_and_is_named() {
+    let script = r#"
+        let g = ssh::group(["lab-1", "dead-1", "lab-2"]);
+        g.run("echo alive-$OPSH_LAB_HOST");
+    "#;
+    let out = with_aliases(Test::new().file("r.rhai", script))
+        .args(&["run", "r.rhai"])
+        .run();
+    out.code(1)
+        .stdout_has("lab-1 | alive-lab-1")
+        .stdout_has("lab-2 | alive-lab-2")
+        .stderr_has("failed on 1 of 3 host(s): dead-1")
+        .stderr_has("cannot connect to dead-1")
+        .stderr_has("Connection refused")
+        .stderr_has("is sshd running there");
+
+    let script = r#"
+        let rs = ssh::group(["lab-1", "dead-1", "lab-2"]).run("echo ok", #{ warn: true });
+        for r in rs { print(`${r.host} ${r.code} ${r.ok}`); }
+        if !rs[1].stderr.contains("Connection refused") { throw rs[1].stderr; }
+    "#;
+    with_aliases(Test::new().file("r.rhai", script))
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(0)
+        .stdout_has("lab-1 0 true\ndead-1 -1 false\nlab-2 0 true\n")
+        .stderr_has("failed on 1 of 3 host(s): dead-1");
+}
+
+#[test]
+fn authentication_failures_say_what_to_check() {
+    run_script(r#"ssh::connect("lab-1", #{ user: "nobody-here" });"#)
+        .code(1)
+        .stderr_has("cannot connect to lab-1")
+        .stderr_has("Permission denied")
+        .stderr_has("authentication as `nobody-here` failed");
+
+    let test = Test::new();
+    let key = test.path().join("wrong_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    // The alias has no IdentityFile: ssh_config keys add to `key`, not replace it.
+    let script = format!(
+        r#"ssh::connect("keyless", #{{ key: "{}" }});"#,
+        key.display()
+    );
+    with_aliases(test.file("r.rhai", &script))
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(1)
+        .stderr_has("Permission denied")
+        .stderr_has("check the user");
+}
+
+#[test]
+fn host_keys_are_accepted_when_new_and_refused_when_changed_or_strict() {
+    let strict = r#"ssh::connect("stranger", #{ strict_host_keys: true }).run("true");"#;
+    with_aliases(Test::new().file("r.rhai", strict))
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(1)
+        .stderr_has("Host key verification failed")
+        .stderr_has("strict host key checking is on");
+
+    let test = with_aliases(Test::new().file(
+        "r.rhai",
+        r#"print(ssh::connect("stranger").run("echo in").stdout);"#,
+    ));
+    let known = test.path().join("stranger_known_hosts");
+    let out = test.args(&["run", "r.rhai"]).run();
+    out.code(0).stdout_has("in\n");
+    let added = std::fs::read_to_string(&known).expect("accept-new wrote known_hosts");
+    assert!(added.contains("ssh-ed25519"), "{added}");
+
+    let test = Test::new();
+    let other = test.path().join("other_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    let public = std::fs::read_to_string(other.with_extension("pub")).expect("public key");
+    let fields: Vec<&str> = public.split_whitespace().take(2).collect();
+    let line = format!("[127.0.0.3]:2222 {}\n", fields.join(" "));
+    with_aliases(
+        test.file("changed_known_hosts", &line)
+            .file("r.rhai", r#"ssh::connect("changed").run("true");"#),
+    )
+    .args(&["run", "r.rhai"])
+    .run()
+    .code(1)
+    .stderr_has("the host key differs")
+    .stderr_has("ssh-keygen -R '[127.0.0.3]:2222'");
+}
+
+#[test]
+fn command_failure_throws_unless_warn() {
+    run_script(r#"ssh::connect("lab-3").run("echo doomed >&2; exit 3");"#)
+        .code(1)
+        .stderr_has("command failed on lab-3 with exit code 3")
+        .stderr_has("doomed")
+        .stderr_has("warn: true");
+    run_script(
+        r#"let r = ssh::connect("lab-3").run("echo partial; exit 3", #{ warn: true });
+           print(`${r.code} ${r.ok} ${r.host} ${r.stdout}`);"#,
+    )
+    .code(0)
+    .stdout_has("3 false lab-3 partial");
+    run_script(
+        r#"print(ssh::connect("lab-3").run("no-such-command-here", #{ warn: true }).code);"#,
+    )
+    .code(0)
+    .stdout_has("127\n");
+}
+
+#[test]
+fn timeout_ends_the_remote_processes() {
+    let file = format!("/tmp/{}.pid", unique("opsh-timeout"));
+    let script = format!(
+        r#"
+        let h = ssh::connect("lab-4");
+        let r = h.run("sleep 300 & echo $! > {file}; wait", #{{ timeout: 1, warn: true }});
+        print(`code ${{r.code}}`);
+        print(r.stderr);
+        let alive = h.run("kill -0 $(cat {file})", #{{ warn: true, quiet: true }});
+        print(`alive ${{alive.ok}}`);
+        "#
+    );
+    let out = run_script(&script);
+    out.code(0)
+        .stdout_has("code 124")
+        .stdout_has("stopped on the host")
+        .stdout_has("alive false");
+    let pid: i32 = std::fs::read_to_string(&file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(wait_gone(pid), "remote sleep {pid} still runs");
+    let _ = std::fs::remove_file(&file);
+
+    run_script(r#"ssh::connect("lab-4").run("sleep 30", #{ timeout: 0.5 });"#)
+        .code(1)
+        .stderr_has("exit code 124")
+        .stderr_has("timed out after 0.5s");
+}
+
+#[test]
+fn a_binary_file_survives_upload_and_download() {
+    let mut data = vec![0u8; 3 * 1024 * 1024];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut data))
+        .expect("random bytes");
+    let remote = format!("/tmp/{}.bin", unique("opsh-transfer"));
+    let script = format!(
+        r#"
+        let h = ssh::connect("lab-5");
+        let r = h.upload("data.bin", "{remote}");
+        if !r.ok {{ throw r; }}
+        h.download("{remote}", "back.bin");
+        h.download("{remote}", "sub/");
+        print(h.run("wc -c < {remote}", #{{ quiet: true }}).stdout);
+        "#
+    );
+    let test = Test::new().file("r.rhai", &script);
+    std::fs::write(test.path().join("data.bin"), &data).expect("write data");
+    std::fs::create_dir(test.path().join("sub")).expect("mkdir");
+    let out = test.args(&["run", "r.rhai"]).lab().run();
+    out.code(0).stdout_has(&format!("{}\n", data.len()));
+    assert!(
+        std::fs::read(&remote).expect("remote copy") == data,
+        "remote copy differs"
+    );
+    assert!(std::fs::read(out.path("back.bin")).expect("download") == data);
+    let base = Path::new(&remote).file_name().expect("name");
+    assert!(std::fs::read(out.path("sub").join(base)).expect("download into dir") == data);
+    let leftovers: Vec<_> = std::fs::read_dir(out.dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("opsh-download"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary download files left behind");
+    let _ = std::fs::remove_file(&remote);
+
+    run_script(r#"ssh::connect("lab-5").download("/no/such/file", "x");"#)
+        .code(1)
+        .stderr_has("cannot read lab-5:/no/such/file");
+}
+
+#[test]
+fn write_is_atomic_and_applies_the_mode() {
+    let dir = format!("/tmp/{}", unique("opsh-write"));
+    let script = format!(
+        r#"
+        let h = ssh::connect("lab-6");
+        h.run("mkdir -p {dir}");
+        h.write("{dir}/app.conf", "first\n", #{{ mode: "0600" }});
+        print(h.run("stat -c %a {dir}/app.conf", #{{ quiet: true }}).stdout);
+        h.write("{dir}/app.conf", "second\n");
+        print(h.read("{dir}/app.conf"));
+        print(h.run("stat -c %a {dir}/app.conf; ls -A {dir}", #{{ quiet: true }}).stdout);
+        print(h.exists("{dir}/app.conf"));
+        print(h.exists("{dir}/nope"));
+        let r = h.write("{dir}", "x", #{{ warn: true }});
+        print(`dir ${{r.code}} ${{r.stderr}}`);
+        "#
+    );
+    let out = run_script(&script);
+    out.code(0)
+        .stdout_has("600\n\nsecond\n\n600\napp.conf\n\ntrue\nfalse\n")
+        .stdout_has("dir 1 opsh:")
+        .stdout_has("is a directory");
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/app.conf")).expect("file"),
+        "second\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    run_script(r#"ssh::connect("lab-6").write("/tmp/x", "y", #{ mode: 644 });"#)
+        .code(1)
+        .stderr_has("must be a string such as \"0644\"");
+}
+
+#[test]
+fn quoted_hostile_strings_round_trip_remotely() {
+    let script = r#"
+        let h = ssh::connect("lab-7");
+        let hostile = ["it's", "a\"b", "$(id)", "`id`", "x;y", "new\nline", "\\", "*", "-n", "'", "a'\"'b", "  spaced  "];
+        for s in hostile {
+            let r = h.run(`printf %s ${quote(s)}`, #{ quiet: true });
+            if r.stdout != s { throw `round trip: ${s} -> ${r.stdout}`; }
+            let e = h.run(`printf %s "$V"`, #{ env: #{ V: s }, quiet: true });
+            if e.stdout != s { throw `env: ${s} -> ${e.stdout}`; }
+        }
+        let dir = `/tmp/opsh it's ${timestamp().elapsed}`;
+        h.run(`mkdir -p ${quote(dir)}`);
+        print(h.run("pwd", #{ cwd: dir, quiet: true }).stdout);
+        h.run(`rm -rf ${quote(dir)}`);
+        print(h.run("cat", #{ stdin: "fed\n$(id)\n", quiet: true }).stdout);
+        print("all round trips ok");
+    "#;
+    run_script(script)
+        .code(0)
+        .stdout_has("/tmp/opsh it's ")
+        .stdout_has("fed\n$(id)\n")
+        .stdout_has("all round trips ok");
+}
+
+#[test]
+fn sudo_runs_as_the_requested_user() {
+    let marker = unique("sudo-marker");
+    let dest = format!("/etc/{}.conf", unique("opsh-sudo"));
+    let script = format!(
+        r#"
+        let h = ssh::connect("lab-8");
+        print(h.sudo("echo {marker}; whoami").stdout);
+        print(h.sudo("whoami", #{{ user: "postgres" }}).stdout);
+        h.write("{dest}", "listen 80;\n", #{{ sudo: true, mode: "0640", owner: "www-data:www-data" }});
+        print(h.read("{dest}", #{{ sudo: true }}));
+        "#
+    );
+    run_script(&script)
+        .code(0)
+        .stdout_has(&format!("{marker}\nroot\n"))
+        .stdout_has("postgres\n")
+        .stdout_has("listen 80;\n");
+    let records = std::fs::read_to_string(host_dir("lab-8").join("records.log")).expect("records");
+    assert!(
+        records
+            .lines()
+            .any(|l| l.starts_with("sudo\troot\t") && l.contains(&marker)),
+        "{records}"
+    );
+    assert!(records.lines().any(|l| l.starts_with("sudo\tpostgres\t")));
+    let installed = host_dir("lab-8")
+        .join("root")
+        .join(dest.trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_to_string(&installed).expect("installed"),
+        "listen 80;\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&installed)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    // The owner is set on the temporary file before the rename, so the
+    // lab's chown stand-in records that name.
+    let owners = std::fs::read_to_string(host_dir("lab-8").join("owners")).expect("owners");
+    let base = dest.trim_start_matches("/etc/");
+    assert!(
+        owners
+            .lines()
+            .any(|l| l.starts_with(&format!("/etc/.{base}.opsh-"))
+                && l.ends_with("\twww-data:www-data")),
+        "{owners}"
+    );
+    assert!(!Path::new(&dest).exists(), "the real /etc was touched");
+}
+
+#[test]
+fn ctrl_c_stops_a_group_and_ends_remote_commands() {
+    let tag = unique("opsh-int");
+    let script = format!(
+        r#"
+        let g = ssh::group({targets});
+        g.run("case $OPSH_LAB_HOST in lab-1) echo $$ > /tmp/{tag}-done; exit 0;; esac; sleep 300 & echo $! > /tmp/{tag}-$OPSH_LAB_HOST; wait");
+        print("not reached");
+        "#,
+        targets = names(6)
+    );
+    let test = Test::new()
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai"])
+        .lab();
+    let child = test
+        .command()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start opsh");
+    let files: Vec<PathBuf> = (2..=6)
+        .map(|i| PathBuf::from(format!("/tmp/{tag}-lab-{i}")))
+        .collect();
+    let start = Instant::now();
+    while !files
+        .iter()
+        .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.ends_with('\n')))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "remote commands never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // lab-1 has finished on its host; give opsh a moment to collect it.
+    let done = PathBuf::from(format!("/tmp/{tag}-done"));
+    while !done.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "lab-1 never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = std::fs::remove_file(&done);
+    let opsh = i32::try_from(child.id()).expect("pid");
+    // SAFETY: signals the opsh child this test started.
+    unsafe {
+        libc::kill(opsh, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("finished on 1 of 6 host(s) (lab-1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stopped on 5 (lab-2, lab-3, lab-4, lab-5, lab-6)"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("not reached"));
+    for file in &files {
+        let pid: i32 = std::fs::read_to_string(file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid number");
+        assert!(wait_gone(pid), "remote sleep {pid} survived Ctrl-C");
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[test]
+fn dry_run_connects_and_reads_but_changes_nothing() {
+    let file = format!("/tmp/{}", unique("opsh-dry"));
+    let script = format!(
+        r#"
+        let h = ssh::connect("lab-9");
+        let r = h.run("touch {file}");
+        print(`code ${{r.code}} out '${{r.stdout}}'`);
+        h.write("{file}", "x");
+        h.sudo("touch {file}");
+        ssh::group(["lab-9", "lab-10"]).run("touch {file}");
+        print(h.exists("/etc/passwd"));
+        "#
+    );
+    Test::new()
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai", "--dry-run"])
+        .lab()
+        .run()
+        .code(0)
+        .stdout_has("code 0 out ''")
+        .stdout_has("true\n")
+        .stderr_has(&format!(r#". ssh::run lab-9 {{"command":"touch {file}"}}"#))
+        .stderr_has(&format!(
+            r#". ssh::run lab-10 {{"command":"touch {file}"}}"#
+        ))
+        .stderr_has(&format!(
+            r#". ssh::write lab-9 {{"bytes":1,"remote":"{file}"}}"#
+        ))
+        .stderr_has(&format!(
+            r#". ssh::sudo lab-9 {{"command":"touch {file}","user":"root"}}"#
+        ));
+    assert!(!Path::new(&file).exists(), "dry run touched {file}");
+}
+
+#[test]
+fn destinations_that_look_like_options_are_refused() {
+    for target in ["-oProxyCommand=touch /tmp/x", "lab-1 -v", "a\tb"] {
+        let script = format!("ssh::connect({target:?});");
+        run_script(&script).code(1).stderr_has("destination");
+    }
+    run_script(r#"ssh::connect("lab-1", #{ jump: "-J evil" });"#)
+        .code(1)
+        .stderr_has("jump host");
+    run_script(r#"ssh::connect(#{ id: "i-1", public_ip: (), private_ip: () });"#)
+        .code(1)
+        .stderr_has("i-1 has no address");
+}
+
+#[test]
+fn instances_and_maps_connect_by_their_addresses() {
+    let script = r#"
+        let inst = #{ id: "i-lab11", public_ip: "127.0.0.12", private_ip: "127.0.0.13" };
+        let h = ssh::connect(inst);
+        print(`${h.name} ${h.address} ${h.user} ${h.port}`);
+        print(h.run("echo $OPSH_LAB_HOST", #{ quiet: true }).stdout);
+        let p = ssh::connect(inst, #{ address: "private" });
+        print(p.run("echo $OPSH_LAB_HOST", #{ quiet: true }).stdout);
+        let g = ssh::group([inst, h, "lab-3"]);
+        print(g.hosts);
+        print(h);
+    "#;
+    run_script(script)
+        .code(0)
+        .stdout_has("i-lab11 127.0.0.12 opsh-lab 2222\nlab-11\n\nlab-12\n")
+        .stdout_has(r#"["i-lab11", "i-lab11", "lab-3"]"#)
+        .stdout_has("i-lab11 (opsh-lab@127.0.0.12:2222)");
+}
+
+#[test]
+fn check_accepts_method_calls_and_doc_lists_them() {
+    let script = r#"
+        fn deploy(hosts) {
+            let g = ssh::group(hosts, #{ concurrency: 4 });
+            g.run("true");
+            g.sudo("true", #{ user: "postgres" });
+            g.upload("a", "/b", #{ mode: "0644" });
+            g.write("/c", "d");
+            let h = ssh::connect("web-1", #{ user: "deploy" });
+            h.run("true", #{ warn: true });
+            h.sudo("true");
+            h.upload("a", "/b");
+            h.write("/c", "d", #{ sudo: true });
+            h.download("/c", "d");
+            let text = h.read("/c");
+            if h.exists("/c") { h.shell(); }
+            g.len + h.port
+        }
+    "#;
+    Test::new()
+        .file("r.rhai", script)
+        .args(&["check", "r.rhai"])
+        .run()
+        .code(0);
+    Test::new()
+        .file("r.rhai", r#"let h = ssh::connect("x"); h.runn("true");"#)
+        .args(&["check", "r.rhai"])
+        .run()
+        .code(2)
+        .stderr_has("unknown function `runn`");
+    Test::new()
+        .args(&["doc"])
+        .run()
+        .code(0)
+        .stdout_has("run(host: Host, cmd: String, options: Map) -> Result")
+        .stdout_has("run(group: Group, cmd: String) -> Array")
+        .stdout_has("ssh::connect(target: Dynamic, options: Map) -> Host")
+        .stdout_has("ssh::group(targets: Dynamic) -> Group");
+}
+
+#[test]
+fn one_master_serves_every_call_to_a_destination() {
+    // Fifty commands over one connection stay well under what fifty
+    // separate SSH logins would take.
+    let script = r#"
+        let h = ssh::connect("lab-12");
+        let again = ssh::connect("lab-12");
+        let t = timestamp();
+        for i in 0..50 { again.run("true", #{ quiet: true }); }
+        print(`per command ms: ${t.elapsed * 1000.0 / 50.0}`);
+        let g = ssh::group(["lab-12", "lab-12"]);
+        g.run("true");
+    "#;
+    let out = run_script(script);
+    out.code(0);
+    let per: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("per command ms: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("timing line");
+    assert!(per < 60.0, "{per} ms per command: not multiplexed?");
+}
+
+/// ssh processes whose command line mentions `needle`.
+fn ssh_processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+    {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.starts_with("ssh ") && cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_dead_master_is_reopened_and_masters_close_at_exit() {
+    let test = Test::new();
+    let runtime = test.path().join("run");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    let script = r#"
+        let h = ssh::connect("lab-13");
+        print(h.run("echo first", #{ quiet: true }).stdout);
+        local::run("for s in \"$XDG_RUNTIME_DIR\"/opsh/.ssh-connection*/master; do ssh -S \"$s\" -O exit x; done", #{ quiet: true });
+        print(h.run("echo second", #{ quiet: true }).stdout);
+    "#;
+    let runtime_str = runtime.to_str().expect("utf-8").to_string();
+    let out = test
+        .file("r.rhai", script)
+        .args(&["run", "r.rhai", "-v"])
+        .lab()
+        .env("XDG_RUNTIME_DIR", &runtime_str)
+        .run();
+    out.code(0)
+        .stdout_has("first\n\nsecond\n")
+        .stderr_has("reconnecting");
+    let meta = std::fs::metadata(runtime.join("opsh")).expect("control dir");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let start = Instant::now();
+    while !ssh_processes_with(&runtime_str).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "masters left after exit: {:?}",
+            ssh_processes_with(&runtime_str)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn opsh_toml_defaults_and_the_ssh_config_flag_apply() {
+    let test = Test::new();
+    let config = test.path().join("ssh_config");
+    let text = ssh_config(test.path());
+    let config_arg = config.to_str().expect("utf-8").to_string();
+    // [ssh] user overrides ssh_config's User; the option overrides both.
+    test.file("ssh_config", &text)
+        .file("opsh.toml", "[ssh]\nuser = \"nobody-here\"\nconnect_timeout = 3\n")
+        .file(
+            "r.rhai",
+            r#"
+            print(ssh::connect("lab-14", #{ user: "opsh-lab" }).run("whoami", #{ quiet: true }).stdout);
+            ssh::connect("stranger");
+            "#,
+        )
+        .args(&["run", "r.rhai", "--ssh-config", &config_arg])
+        .run()
+        .code(1)
+        .stdout_has("opsh-lab\n")
+        .stderr_has("cannot connect to stranger (nobody-here@127.0.0.3:2222)")
+        .stderr_has("authentication as `nobody-here` failed");
+}
+
+#[test]
+fn concurrency_bounds_how_many_hosts_work_at_once() {
+    let script = format!(
+        r#"
+        let t = timestamp();
+        ssh::group({targets}).run("sleep 0.5");
+        print(`elapsed ${{t.elapsed}}`);
+        "#,
+        targets = names(6)
+    );
+    let out = Test::new()
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai", "--concurrency", "2"])
+        .lab()
+        .run();
+    out.code(0);
+    let elapsed: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("elapsed "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("elapsed line");
+    assert!(
+        elapsed >= 1.5,
+        "6 hosts, 2 at a time, 0.5 s each took {elapsed}s"
+    );
+}
+
+#[test]
+fn shell_needs_a_terminal() {
+    run_script(r#"ssh::connect("lab-15").shell();"#)
+        .code(1)
+        .stderr_has("shell() needs a terminal");
+}
+
+#[test]
+fn a_host_that_never_answers_times_out_with_a_hint() {
+    // Accepted by the kernel, never served: ssh waits for a banner.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let script = format!(
+        r#"let t = timestamp();
+           let r = ssh::group(["silent"], #{{ port: {port}, connect_timeout: 1 }}).run("true", #{{ warn: true }});
+           print(`${{r[0].code}} ${{t.elapsed < 8.0}}`);
+           ssh::connect("silent", #{{ port: {port}, connect_timeout: 1 }});"#
+    );
+    let out = with_aliases(Test::new().file("r.rhai", &script))
+        .args(&["run", "r.rhai"])
+        .run();
+    drop(listener);
+    out.code(1)
+        .stdout_has("-1 true")
+        .stderr_has("cannot connect to silent")
+        .stderr_has("timed out")
+        .stderr_has("a firewall or security group");
+}
