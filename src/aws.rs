@@ -48,6 +48,18 @@ async fn load(ctx: &Context) -> RhaiResult<Aws> {
         retry = retry.with_max_attempts(attempts.max(1));
     }
     let config = loader.retry_config(retry).load().await;
+    // Credentials from a profile, SSO or IMDS join the secrets before any
+    // log line could show them; a failure here resurfaces on the first call.
+    if let Some(provider) = config.credentials_provider() {
+        use aws_credential_types::provider::ProvideCredentials;
+        if let Ok(credentials) = provider.provide_credentials().await {
+            crate::redact::add(credentials.access_key_id());
+            crate::redact::add(credentials.secret_access_key());
+            if let Some(token) = credentials.session_token() {
+                crate::redact::add(token);
+            }
+        }
+    }
     let region = config.region().map(ToString::to_string).ok_or_else(|| {
         runtime_error(
             "no AWS region is set: pass --region, set AWS_REGION, or put region under [aws] in opsh.toml",

@@ -41,14 +41,15 @@ Examples:
   opsh run runbooks/quick_update.rhai quick_update --var component=web --var reinstall=no
   opsh run deploy.rhai deploy v1.4.2 --yes
 
-ARGs that look like integers or true/false are passed as such; all others as strings.")]
+ARGs that look like integers or true/false are passed as such; all others as strings.
+Flags may follow the ARGs; put ARGs that begin with `-` after `--`:
+  opsh run ops.rhai scale -- -1")]
     Run {
         /// The runbook to run
         file: PathBuf,
         /// A function of the runbook to call after its top level ran
         function: Option<String>,
-        /// Arguments for FUNCTION
-        #[arg(allow_hyphen_values = true)]
+        /// Arguments for FUNCTION (after `--` when one begins with `-`)
         args: Vec<String>,
     },
     /// Interactive shell; FILE's functions are preloaded

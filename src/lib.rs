@@ -30,6 +30,7 @@ mod options;
 mod output;
 mod prompt;
 mod quote;
+mod redact;
 mod remote;
 mod remote_script;
 mod repl;
@@ -64,6 +65,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    redact::add_env_credentials();
     init_tracing(cli.common.verbose);
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "opsh", &mut std::io::stdout());
@@ -127,7 +129,7 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| redact::LogWriter)
         .with_target(false)
         .init();
 }

@@ -2,7 +2,7 @@
 //! documents; script prints and streamed command output go to stderr.
 
 use std::io::Write;
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
 
 use rhai::Dynamic;
 
@@ -12,44 +12,28 @@ pub struct Output {
     format: OutputFormat,
     // Lines from parallel hosts must not interleave mid-line.
     lock: Mutex<()>,
-    /// Values that must never be shown: secret prompt answers and values
-    /// passed through `secret()`. Longest first, so a secret containing
-    /// another is hidden whole.
-    secrets: RwLock<Vec<String>>,
     /// A progress line on the terminal (a running group), kept below the
     /// output lines.
     progress: Mutex<Option<indicatif::ProgressBar>>,
 }
-
-pub const REDACTED: &str = "***";
 
 impl Output {
     pub fn new(format: OutputFormat) -> Self {
         Self {
             format,
             lock: Mutex::new(()),
-            secrets: RwLock::new(Vec::new()),
             progress: Mutex::new(None),
         }
     }
 
+    /// Never show `value` again: see `redact`.
     pub fn add_secret(&self, value: &str) {
-        if value.is_empty() {
-            return;
-        }
-        let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
-        if !secrets.iter().any(|s| s == value) {
-            secrets.push(value.to_string());
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        }
+        crate::redact::add(value);
     }
 
     /// `text` with every known secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        secrets.iter().fold(text.to_string(), |text, secret| {
-            text.replace(secret.as_str(), REDACTED)
-        })
+        crate::redact::redact(text)
     }
 
     pub fn set_progress(&self, bar: Option<indicatif::ProgressBar>) {
@@ -253,14 +237,6 @@ pub fn to_json(value: &Dynamic) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_redacted_longest_first() {
-        let out = Output::new(OutputFormat::Text);
-        out.add_secret("hunter2");
-        out.add_secret("hunter2-extra");
-        assert_eq!(out.redact("pw=hunter2-extra or hunter2"), "pw=*** or ***");
-    }
 
     #[test]
     fn maps_and_arrays_become_json() {

@@ -160,7 +160,13 @@ pub fn request(target: &Dynamic, co: &ConnectOptions) -> RhaiResult<ConnectReque
     } else if let Some(host) = target.read_lock::<Host>() {
         (host.spec.request.destination.clone(), host.name.clone())
     } else if let Some(addresses) = ssh_target(target) {
-        addresses.pick(co.prefer)?
+        match (addresses.pick(co.prefer), addresses.id.as_deref()) {
+            (Ok(picked), _) => picked,
+            // A dry run's placeholder instance has no address yet: it is
+            // named by its id, and nothing ever connects to it.
+            (Err(_), Some(id)) if is_planned(id) => (id.to_string(), id.to_string()),
+            (Err(e), _) => return Err(e),
+        }
     } else {
         return Err(runtime_error(format!(
             "an SSH target is a host name, an address, an ssh_config alias, a Host or an instance, not {}",
@@ -345,9 +351,15 @@ impl Task {
     /// reached or a connection that broke: the outcome is unknown.
     pub async fn perform(&self, ctx: &Context, spec: &HostSpec) -> Result<CmdResult, String> {
         let name = spec.request.name.as_str();
-        let master = ctx.ssh.master(spec).await.map_err(|e| e.to_string())?;
         let (action, args) = self.journal_entry();
         let entry = ctx.act(action, name, args);
+        // A dry run still connects to real hosts, so an unreachable one
+        // shows up in the plan run; a planned one has nothing to reach.
+        let master = if is_planned(name) {
+            None
+        } else {
+            Some(ctx.ssh.master(spec).await.map_err(|e| e.to_string())?)
+        };
         if entry.dry_run() {
             return Ok(CmdResult::new(
                 name,
@@ -357,6 +369,9 @@ impl Task {
                 String::new(),
             ));
         }
+        let Some(master) = master else {
+            return Err(format!("{name} exists only in a dry run's plan"));
+        };
         let job = match &self.action {
             Action::Run {
                 cmd,
@@ -524,11 +539,24 @@ fn token() -> String {
 fn connect(ctx: &Context, target: Dynamic, opts: &Options) -> RhaiResult<Host> {
     let co = ConnectOptions::parse(ctx, opts)?;
     let request = request(&target, &co)?;
+    let planned = is_planned(&request.name);
     let spec = ctx
         .runtime
-        .block_on(async { ctx.ssh.connect(request).await })?
+        .block_on(async {
+            if planned {
+                ctx.ssh.spec(request).await
+            } else {
+                ctx.ssh.connect(request).await
+            }
+        })?
         .map_err(|e| runtime_error(e.to_string()))?;
     Ok(Host::new(spec))
+}
+
+/// A host that exists only in a dry run's plan (an instance it would
+/// launch): commands on it are planned, reads find nothing.
+fn is_planned(name: &str) -> bool {
+    crate::ec2_call::is_planned(name)
 }
 
 fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<CmdResult> {
@@ -547,6 +575,9 @@ async fn fetch(
     sudo: Option<&str>,
     capture: Capture,
 ) -> Result<Vec<u8>, String> {
+    if is_planned(&host.name) {
+        return Ok(Vec::new());
+    }
     let master = ctx
         .ssh
         .master(&host.spec)
@@ -624,6 +655,9 @@ fn download(
 }
 
 fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
+    if is_planned(&host.name) {
+        return Ok(false);
+    }
     let done = ctx.runtime.block_on(async {
         let master = ctx
             .ssh

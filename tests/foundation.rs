@@ -544,3 +544,22 @@ fn secrets_never_appear_in_output_or_errors() {
         .stderr_lacks("s3cr3t")
         .stderr_has("echo ***; exit 3");
 }
+
+#[test]
+fn flags_may_follow_function_arguments() {
+    Test::new()
+        .file(
+            "r.rhai",
+            "fn show(a, b) { `${a} ${b} ${confirm(\"ok?\")}` }\n",
+        )
+        .args(&["run", "r.rhai", "show", "v1.4.2", "x", "--yes"])
+        .run()
+        .code(0)
+        .stdout_has("v1.4.2 x true");
+    Test::new()
+        .file("r.rhai", "fn show(a) { a }\n")
+        .args(&["run", "r.rhai", "show", "--", "-1"])
+        .run()
+        .code(0)
+        .stdout_is("-1\n");
+}

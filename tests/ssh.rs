@@ -525,7 +525,7 @@ fn dry_run_connects_and_reads_but_changes_nothing() {
             r#". ssh::run lab-10 {{"command":"touch {file}"}}"#
         ))
         .stderr_has(&format!(
-            r#". ssh::write lab-9 {{"bytes":1,"remote":"{file}"}}"#
+            r#". ssh::write lab-9 {{"remote":"{file}","bytes":1}}"#
         ))
         .stderr_has(&format!(
             r#". ssh::sudo lab-9 {{"command":"touch {file}","user":"root"}}"#
