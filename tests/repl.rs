@@ -74,6 +74,10 @@ fn an_error_then_a_correct_line() {
 fn tab_completes_namespaced_functions_and_fields() {
     let test = Test::new();
     let mut p = start(&test, &[]);
+    type_keys(&mut p, "ec2::laun\t");
+    p.exp_string("ec2::launch(").unwrap();
+    // Clear the line (Ctrl-U) and go on.
+    type_keys(&mut p, "\u{15}");
     type_keys(&mut p, "local::ru\t");
     p.exp_string("local::run(").unwrap();
     p.send_line("\"echo hi\", #{ quiet: true })").unwrap();
@@ -191,4 +195,22 @@ fn imports_persist_across_lines() {
         .run()
         .code(0)
         .stdout_is("16\n");
+}
+
+#[test]
+fn host_shell_opens_a_terminal_and_returns_to_the_prompt() {
+    let test = Test::new().lab();
+    let mut p = start(&test, &[]);
+    p.send_line("let h = ssh::connect(\"lab-3\");").unwrap();
+    prompt(&mut p);
+    p.send_line("h.shell()").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    p.send_line("echo shell-on-$(hostname)").unwrap();
+    p.exp_string("shell-on-lab-3").unwrap();
+    p.send_line("exit").unwrap();
+    prompt(&mut p);
+    p.send_line("40 + 2").unwrap();
+    p.exp_string("42").unwrap();
+    p.send_control('d').unwrap();
+    assert_eq!(exit_code(&p), 0);
 }
