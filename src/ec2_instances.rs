@@ -22,7 +22,7 @@ use crate::ec2_call::{
     Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
     refs, retry_not_found, shaped, tag_filters, tag_list, tag_spec, tags_from_map, tags_option,
 };
-use crate::ec2_types::{Instance, Tags, label, now};
+use crate::ec2_types::{Instance, Tags, label, labelled, now};
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::prompt;
 
@@ -95,15 +95,7 @@ async fn labels(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<Str
             .await
             .map_err(|e| ec2.fail(call, &real.join(", "), e))?
     };
-    Ok(ids
-        .iter()
-        .map(|id| {
-            found
-                .iter()
-                .find(|i| &i.id == id)
-                .map_or_else(|| id.clone(), |i| label(&i.id, &i.tags))
-        })
-        .collect())
+    Ok(labelled(ids, &found, |i| (&i.id, &i.tags)))
 }
 
 pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {

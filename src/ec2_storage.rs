@@ -16,7 +16,7 @@ use crate::ec2_call::{
     Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
     refs, tag_filters, tag_spec, tags_option,
 };
-use crate::ec2_types::{Snapshot, Tags, Volume, label, now, timestamp};
+use crate::ec2_types::{Snapshot, Tags, Volume, label, labelled, now, timestamp};
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::prompt;
 
@@ -367,15 +367,7 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
         })?
     };
-    let names: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            found
-                .iter()
-                .find(|v| &v.id == id)
-                .map_or_else(|| id.clone(), |v| label(&v.id, &v.tags))
-        })
-        .collect();
+    let names = labelled(&ids, &found, |v| (&v.id, &v.tags));
     prompt::confirm_destructive(ctx, "delete", &names)?;
     ec2.run(async {
         for (id, name) in ids.iter().zip(&names) {
@@ -483,15 +475,7 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
         })?
     };
-    let names: Vec<String> = ids
-        .iter()
-        .map(|id| {
-            found
-                .iter()
-                .find(|s| &s.id == id)
-                .map_or_else(|| id.clone(), |s| label(&s.id, &s.tags))
-        })
-        .collect();
+    let names = labelled(&ids, &found, |s| (&s.id, &s.tags));
     prompt::confirm_destructive(ctx, "delete", &names)?;
     ec2.run(async {
         for (id, name) in ids.iter().zip(&names) {

@@ -132,6 +132,20 @@ pub fn label(id: &str, tags: &Tags) -> String {
     }
 }
 
+/// `ids` as `id (Name)` labels from the resources found for them; an id
+/// with nothing found (a planned one, from a dry run) is named as it is.
+pub fn labelled<T>(ids: &[String], found: &[T], key: impl Fn(&T) -> (&str, &Tags)) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .map(&key)
+                .find(|(found_id, _)| found_id == id)
+                .map_or_else(|| id.clone(), |(found_id, tags)| label(found_id, tags))
+        })
+        .collect()
+}
+
 impl From<&sdk::Instance> for Instance {
     fn from(i: &sdk::Instance) -> Self {
         Self {
