@@ -31,7 +31,11 @@ fn type_keys(p: &mut PtySession, keys: &str) {
     p.flush().unwrap();
 }
 
-fn exit_code(p: &PtySession) -> i32 {
+/// The exit code, once the REPL has closed the terminal (bounded by the
+/// session's timeout, so a REPL that never exits fails the test instead of
+/// hanging it).
+fn exit_code(p: &mut PtySession) -> i32 {
+    p.exp_eof().expect("the repl exits");
     match p.process().wait().expect("wait for the repl") {
         WaitStatus::Exited(_, code) => code,
         other => panic!("repl ended with {other:?}"),
@@ -54,7 +58,7 @@ fn state_persists_and_multiline_functions_continue() {
     p.exp_string("42").unwrap();
     prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -67,7 +71,7 @@ fn an_error_then_a_correct_line() {
     p.send_line("40 + 2").unwrap();
     p.exp_string("42").unwrap();
     p.send_line(":quit").unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -95,8 +99,9 @@ fn tab_completes_namespaced_functions_and_fields() {
     p.exp_string(":help").unwrap();
     p.send_line("").unwrap();
     p.exp_string(":doc [NAME]").unwrap();
+    prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -110,8 +115,9 @@ fn doc_and_vars_meta_commands() {
     prompt(&mut p);
     p.send_line(":vars").unwrap();
     p.exp_string("let zone: string = a").unwrap();
+    prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -127,8 +133,9 @@ fn file_functions_are_preloaded_and_load_adds_more() {
     prompt(&mut p);
     p.send_line("from_a() + from_b()").unwrap();
     p.exp_string("AB").unwrap();
+    prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -155,8 +162,9 @@ fn ctrl_c_cancels_a_long_call_and_returns_to_the_prompt() {
     prompt(&mut p);
     p.send_line("1 + 1").unwrap();
     p.exp_string("2").unwrap();
+    prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -170,7 +178,7 @@ fn confirmations_read_the_same_terminal() {
     p.exp_string("went on").unwrap();
     prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
 
 #[test]
@@ -180,7 +188,7 @@ fn history_is_kept_across_sessions() {
     p.send_line("let remembered = 7;").unwrap();
     prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
     let history = test.path().join(".local/state/opsh/history");
     let text = std::fs::read_to_string(&history).expect("history file");
     assert!(text.contains("let remembered = 7;"), "{text}");
@@ -211,6 +219,7 @@ fn host_shell_opens_a_terminal_and_returns_to_the_prompt() {
     prompt(&mut p);
     p.send_line("40 + 2").unwrap();
     p.exp_string("42").unwrap();
+    prompt(&mut p);
     p.send_control('d').unwrap();
-    assert_eq!(exit_code(&p), 0);
+    assert_eq!(exit_code(&mut p), 0);
 }
