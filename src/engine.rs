@@ -23,6 +23,8 @@ const MAX_STRING_SIZE: usize = 128 * 1024 * 1024;
 const MAX_ARRAY_SIZE: usize = 1_000_000;
 const MAX_MAP_SIZE: usize = 100_000;
 const MAX_MODULES: usize = 256;
+const MAX_EXPR_DEPTH: usize = 256;
+const MAX_FUNCTION_EXPR_DEPTH: usize = 256;
 
 /// A built engine with the context its functions share and the text of
 /// every script it loaded.
@@ -48,6 +50,9 @@ impl Session {
         engine.set_max_array_size(MAX_ARRAY_SIZE);
         engine.set_max_map_size(MAX_MAP_SIZE);
         engine.set_max_modules(MAX_MODULES);
+        // Rhai's defaults (64, 32) reject ordinary runbook nesting such as
+        // a `for` in a `for` in a function.
+        engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FUNCTION_EXPR_DEPTH);
 
         let c = ctx.clone();
         engine.on_print(move |text| c.output.print(text));

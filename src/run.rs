@@ -54,20 +54,22 @@ fn execute(
     args: &[String],
 ) -> Result<Option<Dynamic>> {
     let mut scope = Scope::new();
-    session
-        .engine
-        .run_ast_with_scope(&mut scope, ast)
-        .map_err(|e| Error::from_eval(name, &e))?;
-    if let Some(function) = function {
-        let args: Vec<Dynamic> = args.iter().map(|a| parse_arg(a)).collect();
-        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        let result: Dynamic = session
+    let Some(function) = function else {
+        session
             .engine
-            .call_fn_with_options(options, &mut scope, ast, function, args)
+            .run_ast_with_scope(&mut scope, ast)
             .map_err(|e| Error::from_eval(name, &e))?;
-        return Ok(Some(result));
-    }
-    Ok(None)
+        return Ok(None);
+    };
+    // The top level runs as part of the call, so the function sees its
+    // `global::` constants.
+    let args: Vec<Dynamic> = args.iter().map(|a| parse_arg(a)).collect();
+    let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
+    let result: Dynamic = session
+        .engine
+        .call_fn_with_options(options, &mut scope, ast, function, args)
+        .map_err(|e| Error::from_eval(name, &e))?;
+    Ok(Some(result))
 }
 
 /// The plan of a dry run: numbered actions on stdout, or with

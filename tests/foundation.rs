@@ -563,3 +563,13 @@ fn flags_may_follow_function_arguments() {
         .code(0)
         .stdout_is("-1\n");
 }
+
+#[test]
+fn functions_see_global_constants_and_the_top_level_runs_once() {
+    Test::new()
+        .file("r.rhai", "const ROLES = [\"db\", \"app\"];\nprint(\"top\");\nfn roles() { global::ROLES.len() }\n")
+        .args(&["run", "r.rhai", "roles"])
+        .run()
+        .code(0)
+        .stdout_is("top\n2\n");
+}
