@@ -1,0 +1,202 @@
+//! The runbooks end to end in the lab: cloud state through opsh, remote
+//! effects through the lab hosts' recording stand-ins. Each test uses a
+//! cluster name of its own.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::lab::{lab, unique};
+use common::Test;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `opsh run` of a repository runbook, from the repository root.
+fn runbook(file: &str, function: &str, args: &[&str]) -> common::Outcome {
+    let mut all = vec!["run", file, function];
+    all.extend_from_slice(args);
+    let test = Test::new().lab();
+    let mut cmd = test.command();
+    cmd.current_dir(repo()).args(&all);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run opsh");
+    common::Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// The cluster's live instances, as JSON.
+fn instances(cluster: &str) -> Vec<serde_json::Value> {
+    let out = Test::new()
+        .lab()
+        .file(
+            "q.rhai",
+            &format!("fn q() {{ ec2::instances(#{{ tags: #{{ cluster: \"{cluster}\" }}, state: \"running\" }}) }}\n"),
+        )
+        .args(&["run", "q.rhai", "q", "--output", "json"])
+        .run();
+    out.code(0);
+    serde_json::from_str::<Vec<serde_json::Value>>(&out.stdout).expect("JSON instances")
+}
+
+fn by_role<'a>(nodes: &'a [serde_json::Value], role: &str) -> &'a serde_json::Value {
+    nodes
+        .iter()
+        .find(|n| n["tags"]["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} node in {nodes:?}"))
+}
+
+/// The lab host directory an instance's SSH connections were routed to.
+fn lab_dir_of(instance: &str) -> PathBuf {
+    let root = PathBuf::from(lab().var("OPSH_LAB_DIR"));
+    let routes = std::fs::read_to_string(root.join("routes.tsv")).expect("routes.tsv");
+    let host = routes
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{instance}\t")))
+        .unwrap_or_else(|| panic!("{instance} was never routed to a lab host"));
+    root.join("hosts").join(host)
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_runbook_stdlib_file_and_example_checks() {
+    let mut files = Vec::new();
+    for dir in ["runbooks", "stdlib", "examples"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "rhai") {
+                files.push(path.to_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(files.len() >= 8, "{files:?}");
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    Test::new().args(&args).run().code(0);
+}
+
+#[test]
+fn full_system_from_nothing_then_again_launches_nothing() {
+    let cluster = unique("fs");
+    let var = format!("cluster={cluster}");
+    let first = runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]);
+    first.code(0).stdout_has(&format!("{cluster}-db")).stderr_has(&format!("{cluster} is up: 5 nodes"));
+
+    let nodes = instances(&cluster);
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    for role in ["proxy", "app", "worker", "db", "monitor"] {
+        let node = by_role(&nodes, role);
+        assert_eq!(node["tags"]["Name"], format!("{cluster}-{role}"));
+        assert_eq!(node["tags"]["cluster"], cluster.as_str());
+    }
+    // Elastic IPs for the proxy and the db (the emulator hands them out in 127/8).
+    for role in ["proxy", "db"] {
+        let ip = by_role(&nodes, role)["public_ip"].as_str().unwrap().to_string();
+        assert!(ip.starts_with("127."), "{role} has no elastic IP: {ip}");
+    }
+    // The db group admits PostgreSQL from the app group, not from anywhere.
+    let rules = Test::new()
+        .lab()
+        .file(
+            "g.rhai",
+            &format!(
+                "let app = ec2::security_group(\"{cluster}-app\");\n\
+                 let pg = ec2::security_group(\"{cluster}-db\").rules.filter(|r| r.port == 5432);\n\
+                 print(`${{pg.len()}} ${{pg[0].source_group == app.id}} ${{pg[0].cidr}}`);\n"
+            ),
+        )
+        .args(&["run", "g.rhai"])
+        .run();
+    rules.code(0).stdout_is("1 true \n");
+
+    let db = lab_dir_of(by_role(&nodes, "db")["id"].as_str().unwrap());
+    let packages = read(db.join("packages"));
+    for p in ["git", "supervisor", "postgresql", "postgresql-contrib"] {
+        assert!(packages.lines().any(|l| l == p), "db lacks {p}: {packages}");
+    }
+    assert!(!packages.lines().any(|l| l == "nginx"), "nginx on the db node");
+    assert!(read(db.join("records.log")).contains("createdb\tpostgres\t--owner shop shop"));
+    assert!(read(db.join("postgres/roles")).lines().any(|l| l == "shop"));
+    let hba = db.join("root/etc/postgresql/15/main/pg_hba.conf");
+    assert!(read(hba.clone()).contains("Managed by opsh"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&hba).unwrap().permissions().mode() & 0o777, 0o640);
+    assert!(read(db.join("owners")).contains("/etc/postgresql/15/main/pg_hba.conf\tpostgres"));
+    assert_eq!(read(db.join("services/postgresql")).trim(), "running");
+
+    let proxy = lab_dir_of(by_role(&nodes, "proxy")["id"].as_str().unwrap());
+    assert!(read(proxy.join("packages")).lines().any(|l| l == "nginx"));
+    assert!(proxy.join("root/etc/nginx/sites-available/shop").exists());
+
+    let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
+    let current = std::fs::read_link(app.join("home/shop/current")).expect("current symlink");
+    assert!(current.to_string_lossy().contains("/shop/releases/"), "{current:?}");
+    assert!(read(app.join("records.log")).contains("pip\topsh-lab\tinstall -r requirements.txt"));
+
+    let again = runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]);
+    again.code(0).stderr_lacks("▸ launched");
+    assert_eq!(again.stderr.matches("▸ reused").count(), 5, "{}", again.stderr);
+    assert_eq!(instances(&cluster).len(), 5);
+
+    teardown(&cluster);
+}
+
+fn teardown(cluster: &str) {
+    let var = format!("cluster={cluster}");
+    let refused = runbook("runbooks/teardown.rhai", "teardown", &["--var", &var]);
+    refused.code(3).stderr_has("--yes");
+    assert!(!instances(cluster).is_empty(), "teardown without --yes removed something");
+    runbook("runbooks/teardown.rhai", "teardown", &["--var", &var, "--yes"]).code(0);
+    assert!(instances(cluster).is_empty());
+    let left = Test::new()
+        .lab()
+        .file("a.rhai", &format!("print(ec2::addresses(#{{ tags: #{{ cluster: \"{cluster}\" }} }}).len());\n"))
+        .args(&["run", "a.rhai"])
+        .run();
+    left.code(0).stdout_is("0\n");
+}
+
+#[test]
+fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
+    let cluster = unique("qu");
+    let var = format!("cluster={cluster}");
+    runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]).code(0);
+    let nodes = instances(&cluster);
+    let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
+    let worker = lab_dir_of(by_role(&nodes, "worker")["id"].as_str().unwrap());
+    let worker_log_before = read(worker.join("records.log"));
+    let first = std::fs::read_link(app.join("home/shop/current")).unwrap();
+
+    let out = runbook(
+        "runbooks/quick_update.rhai",
+        "quick_update",
+        &["--var", &var, "--var", "component=web", "--var", "reinstall=no", "--var", "upgrade=yes", "--output", "json"],
+    );
+    out.code(0)
+        .stderr_has("? Which component do you want to update? web  (--var component)")
+        .stderr_has("? Upgrade the framework (Django)? yes  (--var upgrade)");
+    let updated: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("JSON result");
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert_eq!(updated[0]["role"], "app");
+    let second = std::fs::read_link(app.join("home/shop/current")).unwrap();
+    assert_ne!(first, second, "current was not switched");
+    let app_log = read(app.join("records.log"));
+    assert!(app_log.contains("install --upgrade Django"), "{app_log}");
+    assert_eq!(read(worker.join("records.log")), worker_log_before, "the worker was touched");
+
+    // Without a terminal, an unanswered question stops before anything runs on a host.
+    runbook("runbooks/quick_update.rhai", "quick_update", &["--var", &var])
+        .code(3)
+        .stderr_has("--var component=");
+
+    teardown(&cluster);
+}
