@@ -6,8 +6,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::lab::{lab, unique};
 use common::Test;
+use common::lab::{lab, unique};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -80,7 +80,9 @@ fn every_runbook_stdlib_file_and_example_checks() {
         }
     }
     assert!(files.len() >= 8, "{files:?}");
-    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().map(String::as_str))
+        .collect();
     Test::new().args(&args).run().code(0);
 }
 
@@ -88,8 +90,15 @@ fn every_runbook_stdlib_file_and_example_checks() {
 fn full_system_from_nothing_then_again_launches_nothing() {
     let cluster = unique("fs");
     let var = format!("cluster={cluster}");
-    let first = runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]);
-    first.code(0).stdout_has(&format!("{cluster}-db")).stderr_has(&format!("{cluster} is up: 5 nodes"));
+    let first = runbook(
+        "runbooks/full_system.rhai",
+        "whip_up_full_system",
+        &["--var", &var],
+    );
+    first
+        .code(0)
+        .stdout_has(&format!("{cluster}-db"))
+        .stderr_has(&format!("{cluster} is up: 5 nodes"));
 
     let nodes = instances(&cluster);
     assert_eq!(nodes.len(), 5, "{nodes:?}");
@@ -100,7 +109,10 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     }
     // Elastic IPs for the proxy and the db (the emulator hands them out in 127/8).
     for role in ["proxy", "db"] {
-        let ip = by_role(&nodes, role)["public_ip"].as_str().unwrap().to_string();
+        let ip = by_role(&nodes, role)["public_ip"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(ip.starts_with("127."), "{role} has no elastic IP: {ip}");
     }
     // The db group admits PostgreSQL from the app group, not from anywhere.
@@ -123,13 +135,19 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     for p in ["git", "supervisor", "postgresql", "postgresql-contrib"] {
         assert!(packages.lines().any(|l| l == p), "db lacks {p}: {packages}");
     }
-    assert!(!packages.lines().any(|l| l == "nginx"), "nginx on the db node");
+    assert!(
+        !packages.lines().any(|l| l == "nginx"),
+        "nginx on the db node"
+    );
     assert!(read(db.join("records.log")).contains("createdb\tpostgres\t--owner shop shop"));
     assert!(read(db.join("postgres/roles")).lines().any(|l| l == "shop"));
     let hba = db.join("root/etc/postgresql/15/main/pg_hba.conf");
     assert!(read(hba.clone()).contains("Managed by opsh"));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&hba).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&hba).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
     assert!(read(db.join("owners")).contains("/etc/postgresql/15/main/pg_hba.conf\tpostgres"));
     assert_eq!(read(db.join("services/postgresql")).trim(), "running");
 
@@ -139,12 +157,24 @@ fn full_system_from_nothing_then_again_launches_nothing() {
 
     let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
     let current = std::fs::read_link(app.join("home/shop/current")).expect("current symlink");
-    assert!(current.to_string_lossy().contains("/shop/releases/"), "{current:?}");
+    assert!(
+        current.to_string_lossy().contains("/shop/releases/"),
+        "{current:?}"
+    );
     assert!(read(app.join("records.log")).contains("pip\topsh-lab\tinstall -r requirements.txt"));
 
-    let again = runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]);
+    let again = runbook(
+        "runbooks/full_system.rhai",
+        "whip_up_full_system",
+        &["--var", &var],
+    );
     again.code(0).stderr_lacks("▸ launched");
-    assert_eq!(again.stderr.matches("▸ reused").count(), 5, "{}", again.stderr);
+    assert_eq!(
+        again.stderr.matches("▸ reused").count(),
+        5,
+        "{}",
+        again.stderr
+    );
     assert_eq!(instances(&cluster).len(), 5);
 
     teardown(&cluster);
@@ -154,12 +184,23 @@ fn teardown(cluster: &str) {
     let var = format!("cluster={cluster}");
     let refused = runbook("runbooks/teardown.rhai", "teardown", &["--var", &var]);
     refused.code(3).stderr_has("--yes");
-    assert!(!instances(cluster).is_empty(), "teardown without --yes removed something");
-    runbook("runbooks/teardown.rhai", "teardown", &["--var", &var, "--yes"]).code(0);
+    assert!(
+        !instances(cluster).is_empty(),
+        "teardown without --yes removed something"
+    );
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &var, "--yes"],
+    )
+    .code(0);
     assert!(instances(cluster).is_empty());
     let left = Test::new()
         .lab()
-        .file("a.rhai", &format!("print(ec2::addresses(#{{ tags: #{{ cluster: \"{cluster}\" }} }}).len());\n"))
+        .file(
+            "a.rhai",
+            &format!("print(ec2::addresses(#{{ tags: #{{ cluster: \"{cluster}\" }} }}).len());\n"),
+        )
         .args(&["run", "a.rhai"])
         .run();
     left.code(0).stdout_is("0\n");
@@ -169,7 +210,12 @@ fn teardown(cluster: &str) {
 fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     let cluster = unique("qu");
     let var = format!("cluster={cluster}");
-    runbook("runbooks/full_system.rhai", "whip_up_full_system", &["--var", &var]).code(0);
+    runbook(
+        "runbooks/full_system.rhai",
+        "whip_up_full_system",
+        &["--var", &var],
+    )
+    .code(0);
     let nodes = instances(&cluster);
     let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
     let worker = lab_dir_of(by_role(&nodes, "worker")["id"].as_str().unwrap());
@@ -179,7 +225,18 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     let out = runbook(
         "runbooks/quick_update.rhai",
         "quick_update",
-        &["--var", &var, "--var", "component=web", "--var", "reinstall=no", "--var", "upgrade=yes", "--output", "json"],
+        &[
+            "--var",
+            &var,
+            "--var",
+            "component=web",
+            "--var",
+            "reinstall=no",
+            "--var",
+            "upgrade=yes",
+            "--output",
+            "json",
+        ],
     );
     out.code(0)
         .stderr_has("? Which component do you want to update? web  (--var component)")
@@ -191,12 +248,64 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     assert_ne!(first, second, "current was not switched");
     let app_log = read(app.join("records.log"));
     assert!(app_log.contains("install --upgrade Django"), "{app_log}");
-    assert_eq!(read(worker.join("records.log")), worker_log_before, "the worker was touched");
+    assert_eq!(
+        read(worker.join("records.log")),
+        worker_log_before,
+        "the worker was touched"
+    );
 
     // Without a terminal, an unanswered question stops before anything runs on a host.
-    runbook("runbooks/quick_update.rhai", "quick_update", &["--var", &var])
-        .code(3)
-        .stderr_has("--var component=");
+    runbook(
+        "runbooks/quick_update.rhai",
+        "quick_update",
+        &["--var", &var],
+    )
+    .code(3)
+    .stderr_has("--var component=");
 
     teardown(&cluster);
+}
+
+#[test]
+fn db_node_then_backup_with_retention() {
+    let cluster = unique("bk");
+    let var = format!("cluster={cluster}");
+    runbook("runbooks/db_node.rhai", "whip_up_db_node", &["--var", &var]).code(0);
+    let out = runbook(
+        "runbooks/backup.rhai",
+        "backup",
+        &["--var", &var, "--output", "json"],
+    );
+    out.code(0);
+    let made: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON result");
+    assert_eq!(
+        made["snapshots"].as_array().map(Vec::len),
+        Some(1),
+        "{made}"
+    );
+    let uri = made["dump"].as_str().unwrap();
+    let (bucket, key) = uri.trim_start_matches("s3://").split_once('/').unwrap();
+    let dump = Test::new()
+        .lab()
+        .file(
+            "g.rhai",
+            &format!("print(s3::get(\"{bucket}\", \"{key}\"));\n"),
+        )
+        .args(&["run", "g.rhai"])
+        .run();
+    dump.code(0).stdout_has("PostgreSQL database dump");
+    // Retention of 0 days wants to delete: without --yes and a terminal it stops.
+    runbook(
+        "runbooks/backup.rhai",
+        "backup",
+        &["--var", &var, "--var", "keep_days=0"],
+    )
+    .code(3)
+    .stderr_has("--yes");
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &var, "--yes"],
+    )
+    .code(0);
 }
