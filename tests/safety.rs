@@ -24,6 +24,18 @@ fn build(tag) {
 }
 "#;
 
+/// What SCENARIO does, in order: the group is created, then its rule
+/// authorized (two steps).
+const ACTIONS: [&str; 7] = [
+    "ec2::ensure_security_group",
+    "ec2::ensure_security_group",
+    "ec2::launch",
+    "ec2::tag",
+    "ssh::run",
+    "s3::put",
+    "ec2::terminate",
+];
+
 /// What the emulator and the lab hosts hold for `tag`, as one line.
 fn world(home: &Path, tag: &str) -> String {
     let out = Test::new()
@@ -99,22 +111,10 @@ fn plan_then_journal_then_teardown() {
                 .map(|(_, rest)| rest.split(' ').next().unwrap_or_default())
         })
         .collect();
-    assert_eq!(
-        steps,
-        // The group is created, then its rule authorized: two steps.
-        [
-            "ec2::ensure_security_group",
-            "ec2::ensure_security_group",
-            "ec2::launch",
-            "ec2::tag",
-            "ssh::run",
-            "s3::put",
-            "confirm",
-            "ec2::terminate"
-        ],
-        "{}",
-        plan.stdout
-    );
+    // The plan shows the confirmation in front of the terminate.
+    let mut planned: Vec<&str> = ACTIONS.to_vec();
+    planned.insert(ACTIONS.len() - 1, "confirm");
+    assert_eq!(steps, planned, "{}", plan.stdout);
     assert_eq!(
         world(home.path(), &tag),
         before,
@@ -142,18 +142,7 @@ fn plan_then_journal_then_teardown() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        actions,
-        [
-            "ec2::ensure_security_group",
-            "ec2::ensure_security_group",
-            "ec2::launch",
-            "ec2::tag",
-            "ssh::run",
-            "s3::put",
-            "ec2::terminate"
-        ]
-    );
+    assert_eq!(actions, ACTIONS);
     assert!(entries.iter().all(|e| e["ok"] == true), "{journal}");
     let launched = entries[2]["result"]["created"][0]["id"].as_str().unwrap();
     assert!(launched.starts_with("i-"), "{journal}");
