@@ -254,6 +254,18 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
         "the worker was touched"
     );
 
+    let back = runbook(
+        "runbooks/quick_update.rhai",
+        "rollback_update",
+        &["--var", &var, "--var", "component=web"],
+    );
+    back.code(0);
+    assert_eq!(
+        std::fs::read_link(app.join("home/shop/current")).unwrap(),
+        first,
+        "rollback did not switch back"
+    );
+
     // Without a terminal, an unanswered question stops before anything runs on a host.
     runbook(
         "runbooks/quick_update.rhai",
