@@ -321,3 +321,57 @@ fn db_node_then_backup_with_retention() {
     )
     .code(0);
 }
+
+#[test]
+fn failover_replaces_a_stopped_db_node_and_moves_its_address() {
+    let cluster = unique("fo");
+    let var = format!("cluster={cluster}");
+    runbook("runbooks/db_node.rhai", "whip_up_db_node", &["--var", &var]).code(0);
+    runbook("runbooks/backup.rhai", "backup", &["--var", &var]).code(0);
+    let old = by_role(&instances(&cluster), "db")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Test::new()
+        .lab()
+        .file(
+            "s.rhai",
+            &format!("ec2::stop(\"{old}\");\nec2::wait_until(\"{old}\", \"stopped\");\n"),
+        )
+        .args(&["run", "s.rhai"])
+        .run()
+        .code(0);
+
+    let out = runbook(
+        "runbooks/failover.rhai",
+        "failover",
+        &["--var", &var, "--output", "json"],
+    );
+    out.code(0).stderr_has(&format!("{old} is stopped"));
+    let new: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON instance");
+    let new_id = new["id"].as_str().unwrap();
+    assert_ne!(new_id, old);
+    assert_eq!(new["state"], "running");
+    let check = Test::new()
+        .lab()
+        .file(
+            "c.rhai",
+            &format!(
+                r#"
+let eip = ec2::addresses(#{{ tags: #{{ cluster: "{cluster}", role: "db" }} }})[0];
+let restored = ec2::volumes(#{{ instance: "{new_id}" }}).filter(|v| "restored_from" in v.tags);
+let old = ec2::instance("{old}");
+print(`${{eip.instance}} ${{restored.len()}} ${{old.tags.failed}}`);
+"#
+            ),
+        )
+        .args(&["run", "c.rhai"])
+        .run();
+    check.code(0).stdout_is(&format!("{new_id} 1 true\n"));
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &var, "--yes"],
+    )
+    .code(0);
+}
