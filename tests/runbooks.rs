@@ -375,3 +375,63 @@ print(`${{eip.instance}} ${{restored.len()}} ${{old.tags.failed}}`);
     )
     .code(0);
 }
+
+#[test]
+fn cluster_scenarios_run_step_by_step_and_stop_at_the_first_failure() {
+    let cluster = unique("kn");
+    let var = format!("cluster={cluster}");
+    runbook("runbooks/cluster.rhai", "launch_cluster", &["--var", &var]).code(0);
+    runbook("runbooks/cluster.rhai", "launch_cluster", &["--var", &var])
+        .code(0)
+        .stderr_lacks("▸ launched");
+    let nodes = instances(&cluster);
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let dir = |name: &str| {
+        let node = nodes
+            .iter()
+            .find(|n| n["tags"]["Name"] == format!("{cluster}-{name}"))
+            .unwrap_or_else(|| panic!("no {name}"));
+        lab_dir_of(node["id"].as_str().unwrap())
+    };
+    let deploy = runbook(
+        "runbooks/cluster.rhai",
+        "run_scenario",
+        &["--var", &var, "--var", "scenario=deploy"],
+    );
+    deploy
+        .code(0)
+        .stderr_has("step 6/6: proxy.site_up on 1 host(s)");
+    let restarts = |name: &str| {
+        read(dir(name).join("records.log"))
+            .lines()
+            .filter(|l| l.starts_with("systemctl\troot\trestart memcached"))
+            .count()
+    };
+    assert_eq!(
+        (restarts("app1"), restarts("app2"), restarts("proxy1")),
+        (1, 0, 0)
+    );
+    assert!(
+        dir("app2").join("home/app/manage.py").exists(),
+        "ALL.update did not clone"
+    );
+    assert!(
+        !dir("proxy1").join("home/maintenance.on").exists(),
+        "the site stayed down"
+    );
+
+    runbook(
+        "runbooks/cluster.rhai",
+        "run_scenario",
+        &["--var", &var, "--var", "scenario=broken"],
+    )
+    .code(1)
+    .stderr_has("scenario broken stopped at step 2/3 (django.fail); steps done: [\"ALL.update\"]")
+    .stderr_lacks("step 3/3");
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &var, "--yes"],
+    )
+    .code(0);
+}
