@@ -435,3 +435,66 @@ fn cluster_scenarios_run_step_by_step_and_stop_at_the_first_failure() {
     )
     .code(0);
 }
+
+#[test]
+fn rolling_update_stops_at_an_unhealthy_batch_and_rolls_it_back() {
+    let cluster = unique("ro");
+    let var = format!("cluster={cluster}");
+    let launched = Test::new()
+        .lab()
+        .file(
+            "l.rhai",
+            &format!(
+                r#"
+let nodes = [];
+for i in 1..=4 {{
+    nodes += ec2::launch(#{{ image: "ami-12c6146b", name: `{cluster}-app-${{i}}`, tags: #{{ cluster: "{cluster}", role: "app" }} }});
+}}
+ec2::wait_until(nodes, "running");
+"#
+            ),
+        )
+        .args(&["run", "l.rhai"])
+        .run();
+    launched.code(0);
+    let rolling = |extra: &[&str]| {
+        let mut args = vec!["--var", var.as_str(), "--var", "batch=2"];
+        args.extend_from_slice(extra);
+        runbook("runbooks/rolling.rhai", "rolling_update", &args)
+    };
+    rolling(&[]).code(0);
+    let nodes = instances(&cluster);
+    let dirs: Vec<PathBuf> = nodes
+        .iter()
+        .map(|n| lab_dir_of(n["id"].as_str().unwrap()))
+        .collect();
+    // The release each host runs: the name `current` points at.
+    let current = |d: &PathBuf| {
+        let target = std::fs::read_link(d.join("home/shop/current")).expect("current");
+        target.file_name().unwrap().to_string_lossy().into_owned()
+    };
+    let first: Vec<String> = dirs.iter().map(current).collect();
+    assert!(
+        first.windows(2).all(|w| w[0] == w[1]),
+        "one release everywhere: {first:?}"
+    );
+
+    // The third host (second batch) turns unhealthy.
+    std::fs::write(dirs[2].join("home/unhealthy"), "").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = rolling(&[]);
+    out.code(1)
+        .stderr_has("batch 2 failed its health check")
+        .stderr_has("was rolled back");
+    let after: Vec<String> = dirs.iter().map(current).collect();
+    assert_ne!(after[0], first[0], "batch 1 was not updated");
+    assert_eq!(after[0], after[1]);
+    assert_eq!(&after[2..], &first[2..], "batch 2 was not rolled back");
+    std::fs::remove_file(dirs[2].join("home/unhealthy")).unwrap();
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &var, "--yes"],
+    )
+    .code(0);
+}
