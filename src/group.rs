@@ -2,11 +2,8 @@
 //! the end whatever the others do; results come back in target order, and
 //! one error afterwards lists every host that failed.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
@@ -15,7 +12,7 @@ use crate::command::CmdResult;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::ssh::{CONNECT_OPTIONS, ConnectOptions, Source, Task, request, unreachable_result};
-use crate::ssh_session::ConnectRequest;
+use crate::ssh_session::{ConnectRequest, HostSpec};
 
 /// Hosts named in an interrupted or failed summary before "and N more".
 const NAMES_SHOWN: usize = 20;
@@ -208,46 +205,18 @@ async fn on_host(ctx: &Context, member: &ConnectRequest, task: &Task) -> Outcome
         result: unreachable_result(&member.name, &task.describe(), &reason),
         failure: Some(reason),
     };
-    let spec = match ctx.ssh.spec(member.clone()).await {
-        Ok(spec) => spec,
-        Err(e) => return unreachable(e.to_string()),
-    };
+    let spec = HostSpec::new(member.clone());
     match task.perform(ctx, &spec).await {
         Ok(result) if result.ok => Outcome {
             result,
             failure: None,
         },
         Ok(result) => Outcome {
-            failure: Some(task.failure(&result, &spec.resolved.user)),
+            failure: Some(task.failure(ctx, &spec, &result).await),
             result,
         },
         Err(reason) => unreachable(reason),
     }
-}
-
-/// Run every future to the end, polling them together on this task so that
-/// dropping the whole (Ctrl-C) drops, and so stops, each one at once.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, slot) in futures.iter_mut().zip(results.iter_mut()) {
-            if slot.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *slot = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().flatten().collect()
 }
 
 fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> RhaiResult<Array> {
@@ -272,7 +241,7 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
                 outcome
             }
         });
-        join_all(work.collect()).await
+        crate::runtime::join_all(work.collect()).await
     });
     let outcomes = match outcomes {
         Ok(outcomes) => outcomes,
@@ -468,25 +437,3 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::join_all;
-
-    #[test]
-    fn join_all_keeps_order() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let out = rt.block_on(join_all(
-            [30u64, 10, 20]
-                .into_iter()
-                .map(|ms| async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                    ms
-                })
-                .collect(),
-        ));
-        assert_eq!(out, vec![30, 10, 20]);
-    }
-}

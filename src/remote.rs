@@ -21,10 +21,12 @@ pub const TIMED_OUT: i64 = 124;
 const MARKER: &[u8] = b"opsh-pgid:";
 /// sshd starts every session as its own process group, led by the login
 /// shell or by the shell that replaced it; the wrapper reports that group
-/// and runs the script as a child, so the exit code is the script's.
+/// and then runs the script itself, in the same shell as `sh -c` would (no
+/// arguments, nothing of its own left set): a shell per command fewer, so
+/// the exit code is the script's.
 const WRAPPER: &str = r#"if kill -0 -$$ 2>/dev/null; then g=$$; elif kill -0 -$PPID 2>/dev/null; then g=$PPID; else g=$(ps -o pgid= -p $$ 2>/dev/null); fi
 echo "opsh-pgid:$g"
-sh -c "$1""#;
+eval "unset g; set --; $1""#;
 /// Output a login shell prints before the wrapper runs is passed on, up to this.
 const PREAMBLE_LIMIT: usize = 64 * 1024;
 /// `read` returns at most this much.

@@ -2,8 +2,10 @@
 //! and the Ctrl-C handling that cancels the call in flight.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 
 use rhai::EvalAltResult;
 use tokio::sync::watch;
@@ -98,5 +100,53 @@ impl Runtime {
                 value = fut => Ok(value),
             }
         })
+    }
+}
+
+/// Run every future to the end, polling them together on this task so that
+/// dropping the whole (Ctrl-C) drops, and so stops, each one at once.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, slot) in futures.iter_mut().zip(results.iter_mut()) {
+            if slot.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *slot = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_all;
+
+    #[test]
+    fn join_all_keeps_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let out = rt.block_on(join_all(
+            [30u64, 10, 20]
+                .into_iter()
+                .map(|ms| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    ms
+                })
+                .collect(),
+        ));
+        assert_eq!(out, vec![30, 10, 20]);
     }
 }

@@ -46,11 +46,12 @@ pub struct Host {
 
 impl Host {
     pub fn new(spec: Arc<HostSpec>) -> Self {
+        let resolved = spec.resolved.as_ref();
         Self {
             name: spec.request.name.clone(),
-            address: spec.resolved.hostname.clone(),
-            user: spec.resolved.user.clone(),
-            port: spec.resolved.port,
+            address: resolved.map_or_else(|| spec.request.destination.clone(), |r| r.hostname.clone()),
+            user: resolved.map(|r| r.user.clone()).unwrap_or_default(),
+            port: resolved.map_or(22, |r| r.port),
             spec,
         }
     }
@@ -332,16 +333,17 @@ impl Task {
     }
 
     /// The error a failed Result raises, with advice for sudo passwords.
-    pub fn failure(&self, result: &CmdResult, login: &str) -> String {
+    pub async fn failure(&self, ctx: &Context, spec: &HostSpec, result: &CmdResult) -> String {
         let sudo = match &self.action {
             Action::Run { sudo, .. } | Action::Install { sudo, .. } => sudo,
         };
         match sudo {
             Some(user) if remote_script::sudo_wants_password(&result.stderr) => format!(
                 "sudo on {} wants a password for `{}`: opsh runs sudo without a terminal (sudo -n) so it never hangs on a prompt\n\
-                 hint: allow the login user passwordless sudo for this, e.g. `{login} ALL=({user}) NOPASSWD: ALL` in /etc/sudoers.d/",
+                 hint: allow the login user passwordless sudo for this, e.g. `{} ALL=({user}) NOPASSWD: ALL` in /etc/sudoers.d/",
                 result.host,
                 self.describe(),
+                ctx.ssh.login_user(spec).await,
             ),
             _ => result.failure_message(),
         }
@@ -483,15 +485,16 @@ impl Task {
     }
 
     /// The runbook's view of an outcome: a Result, or an error unless `warn`.
-    pub fn finish(
+    pub async fn finish(
         &self,
+        ctx: &Context,
         spec: &HostSpec,
         outcome: Result<CmdResult, String>,
     ) -> RhaiResult<CmdResult> {
         let name = &spec.request.name;
         match outcome {
             Ok(result) if result.ok || self.warn => Ok(result),
-            Ok(result) => Err(runtime_error(self.failure(&result, &spec.resolved.user))),
+            Ok(result) => Err(runtime_error(self.failure(ctx, spec, &result).await)),
             Err(reason) if self.warn => Ok(unreachable_result(name, &self.describe(), &reason)),
             Err(reason) => Err(runtime_error(reason)),
         }
@@ -561,10 +564,10 @@ fn is_planned(name: &str) -> bool {
 
 fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<CmdResult> {
     let task = task?;
-    let outcome = ctx
-        .runtime
-        .block_on(async { task.perform(ctx, &host.spec).await })?;
-    task.finish(&host.spec, outcome)
+    ctx.runtime.block_on(async {
+        let outcome = task.perform(ctx, &host.spec).await;
+        task.finish(ctx, &host.spec, outcome).await
+    })?
 }
 
 /// Read or fetch a remote file's bytes, into memory or a local file.

@@ -1,19 +1,23 @@
-//! SSH connections: one multiplexed OpenSSH master per destination
-//! (user@host:port), shared by every later call and group of the run,
-//! reopened when it died, and closed at exit. Masters persist at most
-//! `MASTER_IDLE_SECS` idle, so a killed opsh leaves none behind for long.
+//! SSH connections: one multiplexed OpenSSH master per destination, shared
+//! by every later call and group of the run, reopened when it died, and
+//! closed at exit. Masters persist at most `MASTER_IDLE_SECS` idle, so a
+//! killed opsh leaves none behind for long.
+//!
+//! A master is one `ssh` process and nothing else runs locally per host:
+//! ssh_config is applied by that process (opsh's defaults come after the
+//! user's settings in a generated config that includes them), and `ssh -G`
+//! runs only when a Host's address is shown or an error needs it.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::num::NonZeroUsize;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use openssh::{ControlPersist, KnownHosts, SessionBuilder};
 
 use crate::config::SshSettings;
 use crate::runtime::Runtime;
@@ -27,6 +31,8 @@ const SERVER_ALIVE: Duration = Duration::from_secs(15);
 const MAX_CONTROL_DIR_LEN: usize = 100 - 50;
 /// How long exit waits for remote commands to be ended.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+const NO_SSH_HINT: &str =
+    "opsh drives the OpenSSH client: install it (e.g. apt-get install openssh-client)";
 
 /// Where and how to connect, as the runbook asked.
 #[derive(Debug, Clone)]
@@ -43,30 +49,46 @@ pub struct ConnectRequest {
     pub connect_timeout: Duration,
 }
 
+impl ConnectRequest {
+    /// Requests with the same key share a master.
+    fn key(&self) -> String {
+        format!(
+            "{}\0{:?}\0{:?}\0{:?}\0{:?}",
+            self.destination, self.user, self.port, self.key, self.jump
+        )
+    }
+}
+
 /// What OpenSSH makes of a request once ssh_config is applied.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub hostname: String,
     pub user: String,
     pub port: u16,
-    /// The pool key: user@hostname:port plus any proxy in between.
-    pub key: String,
-    /// ssh_config asks for strict host key checking.
-    strict: bool,
 }
 
-/// A request with its resolution: everything needed to reach the host
-/// again, and what a Host shows.
+/// A request, and its resolution when it was needed: everything needed to
+/// reach the host again, and what a Host shows.
 #[derive(Debug)]
 pub struct HostSpec {
     pub request: ConnectRequest,
-    pub resolved: Resolved,
+    pub resolved: Option<Resolved>,
 }
 
 impl HostSpec {
+    /// A request not (yet) resolved: groups connect without `ssh -G`.
+    pub fn new(request: ConnectRequest) -> Self {
+        Self {
+            request,
+            resolved: None,
+        }
+    }
+
     pub fn destination(&self) -> String {
-        let r = &self.resolved;
-        format!("{}@{}:{}", r.user, r.hostname, r.port)
+        match &self.resolved {
+            Some(r) => format!("{}@{}:{}", r.user, r.hostname, r.port),
+            None => self.request.destination.clone(),
+        }
     }
 }
 
@@ -126,9 +148,11 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Master>>>>;
 pub struct Pool {
     config: Option<PathBuf>,
     control_dir: Mutex<Option<PathBuf>>,
+    master_config: Mutex<Option<PathBuf>>,
     resolved: Mutex<HashMap<String, Resolved>>,
     masters: Mutex<HashMap<String, Slot>>,
     reaper: Arc<Reaper>,
+    launched: AtomicUsize,
 }
 
 impl Pool {
@@ -136,9 +160,11 @@ impl Pool {
         Self {
             config: settings.config.clone(),
             control_dir: Mutex::new(None),
+            master_config: Mutex::new(None),
             resolved: Mutex::new(HashMap::new()),
             masters: Mutex::new(HashMap::new()),
             reaper: Arc::new(Reaper::default()),
+            launched: AtomicUsize::new(0),
         }
     }
 
@@ -157,7 +183,25 @@ impl Pool {
     /// Resolve `request` through ssh_config, without connecting.
     pub async fn spec(&self, request: ConnectRequest) -> Result<Arc<HostSpec>, ConnectError> {
         let resolved = self.resolve(&request).await?;
-        Ok(Arc::new(HostSpec { request, resolved }))
+        Ok(Arc::new(HostSpec {
+            request,
+            resolved: Some(resolved),
+        }))
+    }
+
+    /// The user ssh logs in as on `spec`'s host (resolved now if it was not).
+    pub async fn login_user(&self, spec: &HostSpec) -> String {
+        if let Some(r) = &spec.resolved {
+            return r.user.clone();
+        }
+        match self.resolve(&spec.request).await {
+            Ok(r) => r.user,
+            Err(_) => spec
+                .request
+                .user
+                .clone()
+                .unwrap_or_else(|| "the login user".into()),
+        }
     }
 
     /// The live master for `spec`, reconnecting if it died (idle limit,
@@ -167,7 +211,7 @@ impl Pool {
             .masters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(spec.resolved.key.clone())
+            .entry(spec.request.key())
             .or_default()
             .clone();
         // Concurrent callers for one destination wait for a single connect.
@@ -184,6 +228,8 @@ impl Pool {
         Ok(master)
     }
 
+    /// Start `ssh -M -f -N` for `spec`; it returns once the master is
+    /// authenticated and has gone to the background.
     async fn launch(&self, spec: &HostSpec) -> Result<Master, ConnectError> {
         let req = &spec.request;
         let fail = |message: String, hint: Option<String>| ConnectError {
@@ -192,66 +238,126 @@ impl Pool {
             hint,
         };
         let dir = self.control_dir().map_err(|e| fail(e, None))?;
-        let mut builder = SessionBuilder::default();
-        builder
-            .known_hosts_check(if req.strict || spec.resolved.strict {
-                KnownHosts::Strict
-            } else {
-                KnownHosts::Add
-            })
-            .connect_timeout(req.connect_timeout)
-            .server_alive_interval(SERVER_ALIVE)
-            .control_directory(&dir)
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(MASTER_IDLE_SECS).unwrap_or(NonZeroUsize::MIN),
-            ));
-        if let Some(config) = &self.config {
-            builder.config_file(config);
+        let config = self.master_config(&dir).map_err(|e| fail(e, None))?;
+        let id = format!(
+            "m{}-{}",
+            std::process::id(),
+            self.launched.fetch_add(1, Ordering::Relaxed)
+        );
+        let ctl = dir.join(&id);
+        let log = dir.join(format!("{id}.log"));
+        let mut ssh = tokio::process::Command::new("ssh");
+        ssh.arg("-F")
+            .arg(&config)
+            .arg("-E")
+            .arg(&log)
+            .arg("-S")
+            .arg(&ctl)
+            .args(["-M", "-f", "-N", "-o", "BatchMode=yes", "-o"])
+            .arg(format!("ControlPersist={MASTER_IDLE_SECS}s"))
+            .arg("-o")
+            .arg(format!(
+                "ConnectTimeout={}",
+                req.connect_timeout.as_secs().max(1)
+            ))
+            .arg("-o")
+            .arg(format!("ServerAliveInterval={}", SERVER_ALIVE.as_secs()));
+        if req.strict {
+            ssh.args(["-o", "StrictHostKeyChecking=yes"]);
         }
         if let Some(user) = &req.user {
-            builder.user(user.clone());
+            ssh.arg("-l").arg(user);
         }
         if let Some(port) = req.port {
-            builder.port(port);
+            ssh.arg("-p").arg(port.to_string());
         }
         if let Some(key) = &req.key {
-            builder.keyfile(key);
+            ssh.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
         }
         if let Some(jump) = &req.jump {
-            builder.jump_hosts(jump.split(','));
+            ssh.arg("-J").arg(jump);
         }
+        ssh.arg("--")
+            .arg(&req.destination)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Ctrl-C while connecting ends the ssh that has not forked yet.
+            .kill_on_drop(true);
         tracing::info!(host = %req.name, destination = %spec.destination(), "connecting");
         // ConnectTimeout covers TCP and the banner; this also bounds a peer
         // that stalls during key exchange or authentication.
         let limit = req.connect_timeout * 2 + Duration::from_secs(5);
-        let session = match tokio::time::timeout(limit, builder.connect_mux(&req.destination)).await
-        {
-            Err(_) => {
+        let status = tokio::time::timeout(limit, ssh.status()).await;
+        // The master keeps writing to the open log; the name is not needed.
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        let failure = match status {
+            Ok(Ok(status)) if status.success() => None,
+            Ok(Ok(status)) => Some(match relevant_lines(&said) {
+                text if text.is_empty() => format!("ssh exited with {status}"),
+                text => text,
+            }),
+            Ok(Err(e)) => {
                 return Err(fail(
-                    format!("no answer within {}s", limit.as_secs()),
-                    Some(timeout_hint(spec)),
+                    format!("cannot run ssh: {e}"),
+                    Some(NO_SSH_HINT.into()),
                 ));
             }
-            Ok(Err(err)) => {
-                let message = error_text(&err);
-                let hint = hint_for(&message, spec, self.config.as_deref());
-                return Err(fail(message, hint));
+            Err(_) => {
+                let port = self.resolve(req).await.map_or(22, |r| r.port);
+                return Err(fail(
+                    format!("no answer within {}s", limit.as_secs()),
+                    Some(timeout_hint(port)),
+                ));
             }
-            Ok(Ok(session)) => session,
         };
+        if let Some(message) = failure {
+            let resolved = match &spec.resolved {
+                Some(r) => Some(r.clone()),
+                None => self.resolve(req).await.ok(),
+            };
+            let hint = hint_for(&message, req, resolved.as_ref(), self.config.as_deref());
+            return Err(fail(message, hint));
+        }
         Ok(Master {
-            session,
+            session: openssh::Session::resume_mux(ctl.into_boxed_path(), None),
             reaper: self.reaper.clone(),
         })
+    }
+
+    /// The ssh_config every master reads: the configuration in use first, so
+    /// whatever it sets wins, then opsh's defaults for what it leaves unset.
+    /// Written once per content, in the private control directory.
+    fn master_config(&self, dir: &Path) -> Result<PathBuf, String> {
+        let mut cached = self.master_config.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(path) = cached.as_ref() {
+            return Ok(path.clone());
+        }
+        let text = master_config_text(self.config.as_deref())?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        let path = dir.join(format!("ssh_config-{:016x}", hasher.finish()));
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            let tmp = dir.join(format!("ssh_config.{}", std::process::id()));
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            written.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        *cached = Some(path.clone());
+        Ok(path)
     }
 
     /// Apply ssh_config to `request` with `ssh -G`, which prints the
     /// effective settings without connecting.
     async fn resolve(&self, request: &ConnectRequest) -> Result<Resolved, ConnectError> {
-        let cache_key = format!(
-            "{}\0{:?}\0{:?}\0{:?}\0{:?}",
-            request.destination, request.user, request.port, request.key, request.jump
-        );
+        let cache_key = request.key();
         if let Some(hit) = self
             .resolved
             .lock()
@@ -290,7 +396,7 @@ impl Pool {
         let out = cmd.output().await.map_err(|e| {
             fail(
                 format!("cannot run ssh: {e}"),
-                Some("opsh drives the OpenSSH client: install it (e.g. apt-get install openssh-client)".into()),
+                Some(NO_SSH_HINT.into()),
             )
         })?;
         if !out.status.success() {
@@ -363,13 +469,44 @@ impl Pool {
             .drain()
             .map(|(_, slot)| slot)
             .collect();
-        for slot in slots {
-            if let Ok(mut slot) = slot.try_lock() {
-                // Dropping the session asks the master to exit.
-                slot.take();
-            }
-        }
+        let masters: Vec<Master> = slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok()?.take())
+            .filter_map(Arc::into_inner)
+            .collect();
+        // Asked together, masters stop in parallel. One still shared (a
+        // command that outlived the reaper) ends at its idle limit instead.
+        let closing = masters.into_iter().map(|m| m.session.close()).collect();
+        let _ = runtime.cleanup(async {
+            tokio::time::timeout(CLEANUP_LIMIT, crate::runtime::join_all(closing)).await
+        });
     }
+}
+
+/// The text of the ssh_config masters read, for the configuration `user`
+/// (None: ssh's own, ~/.ssh/config then /etc/ssh/ssh_config).
+fn master_config_text(user: Option<&Path>) -> Result<String, String> {
+    let includes = match user {
+        None => "Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n".to_string(),
+        Some(path) => {
+            let path = std::path::absolute(path)
+                .map_err(|e| format!("ssh_config {}: {e}", path.display()))?;
+            let text = path.to_string_lossy();
+            // Include takes glob patterns and quoted words.
+            if text.contains(['"', '*', '?', '[', '\n']) {
+                return Err(format!(
+                    "ssh_config path {text:?} has a character ssh's Include cannot take (\" * ? [): rename or move the file"
+                ));
+            }
+            format!("Include \"{text}\"\n")
+        }
+    };
+    Ok(format!(
+        "# Written by opsh for its ssh masters: the ssh_config in use first, so\n\
+         # whatever it sets wins, then opsh's defaults for what it leaves unset.\n\
+         {includes}\n\
+         Host *\n    StrictHostKeyChecking accept-new\n"
+    ))
 }
 
 fn private_dir(dir: &Path, uid: u32) -> std::io::Result<()> {
@@ -402,41 +539,11 @@ fn parse_ssh_g(text: &str) -> Option<Resolved> {
     let hostname = fields.get("hostname")?.to_string();
     let user = fields.get("user")?.to_string();
     let port: u16 = fields.get("port")?.parse().ok()?;
-    let mut key = format!("{user}@{hostname}:{port}");
-    for proxy in ["proxyjump", "proxycommand"] {
-        if let Some(via) = fields.get(proxy).filter(|v| **v != "none") {
-            key += &format!(" via {via}");
-        }
-    }
-    let strict = matches!(
-        fields.get("stricthostkeychecking").copied(),
-        Some("true" | "yes")
-    );
     Some(Resolved {
         hostname,
         user,
         port,
-        key,
-        strict,
     })
-}
-
-/// What went wrong, in ssh's own words when it said something.
-fn error_text(err: &openssh::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let text = relevant_lines(&cause.to_string());
-        if !text.is_empty() {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        err.to_string()
-    } else {
-        causes.join(": ")
-    }
 }
 
 /// ssh's messages without the banner noise, joined on one line. The long
@@ -469,15 +576,24 @@ fn relevant_lines(text: &str) -> String {
         .join(" ")
 }
 
-fn timeout_hint(spec: &HostSpec) -> String {
+fn timeout_hint(port: u16) -> String {
     format!(
-        "check the address, that the machine is running, and that a firewall or security group lets this machine reach port {}",
-        spec.resolved.port
+        "check the address, that the machine is running, and that a firewall or security group lets this machine reach port {port}"
     )
 }
 
-fn hint_for(message: &str, spec: &HostSpec, config: Option<&Path>) -> Option<String> {
-    let r = &spec.resolved;
+fn hint_for(
+    message: &str,
+    req: &ConnectRequest,
+    resolved: Option<&Resolved>,
+    config: Option<&Path>,
+) -> Option<String> {
+    let guess = Resolved {
+        hostname: req.destination.clone(),
+        user: req.user.clone().unwrap_or_else(|| "the login user".into()),
+        port: req.port.unwrap_or(22),
+    };
+    let r = resolved.unwrap_or(&guess);
     let m = message.to_lowercase();
     let hint = if m.contains("connection refused") {
         format!(
@@ -485,7 +601,7 @@ fn hint_for(message: &str, spec: &HostSpec, config: Option<&Path>) -> Option<Str
             r.hostname, r.port
         )
     } else if m.contains("timed out") {
-        timeout_hint(spec)
+        timeout_hint(r.port)
     } else if m.contains("permission denied") || m.contains("too many authentication failures") {
         format!(
             "authentication as `{}` failed: check the user (option `user`, [ssh] user in opsh.toml, User in ssh_config) and the key (option `key`, IdentityFile, ssh-agent)",
@@ -511,11 +627,16 @@ fn hint_for(message: &str, spec: &HostSpec, config: Option<&Path>) -> Option<Str
     } else if m.contains("could not resolve hostname") {
         format!(
             "`{}` is neither an alias in {} nor a name DNS knows",
-            spec.request.destination,
+            req.destination,
             config.map_or("~/.ssh/config".into(), |p| p.display().to_string())
         )
     } else if m.contains("no route to host") || m.contains("network is unreachable") {
         "this machine cannot route to that address: a private address needs a jump host (option `jump`, or ProxyJump in ssh_config)".into()
+    } else if m.contains("configuration option") {
+        format!(
+            "check the ssh_config file ({})",
+            config.map_or("~/.ssh/config".into(), |p| p.display().to_string())
+        )
     } else {
         return None;
     };
@@ -527,12 +648,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ssh_g_output_gives_the_pool_key() {
-        let text = "host web\nuser deploy\nhostname 10.0.0.5\nport 2222\nproxyjump bastion\nproxycommand none\nstricthostkeychecking true\n";
+    fn ssh_g_output_gives_where_ssh_goes() {
+        let text = "host web\nuser deploy\nhostname 10.0.0.5\nport 2222\nproxyjump bastion\n";
         let r = parse_ssh_g(text).unwrap();
-        assert_eq!(r.key, "deploy@10.0.0.5:2222 via bastion");
-        assert!(r.strict);
+        assert_eq!((r.user.as_str(), r.hostname.as_str(), r.port), ("deploy", "10.0.0.5", 2222));
         assert!(parse_ssh_g("host x\n").is_none());
+    }
+
+    #[test]
+    fn masters_read_the_users_config_before_opsh_defaults() {
+        let text = master_config_text(Some(Path::new("/etc/opsh lab/ssh_config"))).unwrap();
+        let include = text.find("Include \"/etc/opsh lab/ssh_config\"").unwrap();
+        let default = text.find("StrictHostKeyChecking accept-new").unwrap();
+        assert!(include < default);
+        let text = master_config_text(None).unwrap();
+        assert!(text.contains("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"));
+        let err = master_config_text(Some(Path::new("/tmp/conf*"))).unwrap_err();
+        assert!(err.contains("Include cannot take"), "{err}");
     }
 
     #[test]

@@ -104,7 +104,7 @@ fn read(path: PathBuf) -> String {
 #[test]
 fn every_runbook_stdlib_file_and_example_checks() {
     let mut files = Vec::new();
-    for dir in ["runbooks", "stdlib", "examples"] {
+    for dir in ["runbooks", "stdlib", "examples", "bench"] {
         for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|x| x == "rhai") {

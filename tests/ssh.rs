@@ -45,7 +45,10 @@ fn ssh_config(dir: &Path) -> String {
          Host keyless\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
          UserKnownHostsFile {lab}/known_hosts\n\
          Host stranger\n    UserKnownHostsFile {dir}/stranger_known_hosts\n\
-         Host changed\n    UserKnownHostsFile {dir}/changed_known_hosts\n",
+         Host changed\n    UserKnownHostsFile {dir}/changed_known_hosts\n\
+         Host picky\n    HostName 127.0.0.3\n    Port 2222\n    User opsh-lab\n    ProxyCommand none\n    \
+         IdentityFile {lab}/keys/client_ed25519\n    IdentitiesOnly yes\n    StrictHostKeyChecking yes\n    \
+         UserKnownHostsFile {dir}/picky_known_hosts\n",
         lab = lab.display(),
         dir = dir.display()
     )
@@ -187,6 +190,14 @@ fn host_keys_are_accepted_when_new_and_refused_when_changed_or_strict() {
         .code(1)
         .stderr_has("Host key verification failed")
         .stderr_has("strict host key checking is on");
+    // ssh_config's own StrictHostKeyChecking wins over opsh's accept-new,
+    // for one host and for a group alike.
+    let picky = r#"ssh::group(["picky"]).run("true");"#;
+    with_aliases(Test::new().file("r.rhai", picky))
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(1)
+        .stderr_has("Host key verification failed");
 
     let test = with_aliases(Test::new().file(
         "r.rhai",
@@ -658,7 +669,7 @@ fn a_dead_master_is_reopened_and_masters_close_at_exit() {
     let script = r#"
         let h = ssh::connect("lab-13");
         print(h.run("echo first", #{ quiet: true }).stdout);
-        local::run("for s in \"$XDG_RUNTIME_DIR\"/opsh/.ssh-connection*/master; do ssh -S \"$s\" -O exit x; done", #{ quiet: true });
+        local::run("for s in \"$XDG_RUNTIME_DIR\"/opsh/m*; do [ -S \"$s\" ] && ssh -S \"$s\" -O exit x; done", #{ quiet: true });
         print(h.run("echo second", #{ quiet: true }).stdout);
     "#;
     let runtime_str = runtime.to_str().expect("utf-8").to_string();
