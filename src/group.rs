@@ -436,4 +436,3 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         },
     );
 }
-

@@ -49,7 +49,8 @@ impl Host {
         let resolved = spec.resolved.as_ref();
         Self {
             name: spec.request.name.clone(),
-            address: resolved.map_or_else(|| spec.request.destination.clone(), |r| r.hostname.clone()),
+            address: resolved
+                .map_or_else(|| spec.request.destination.clone(), |r| r.hostname.clone()),
             user: resolved.map(|r| r.user.clone()).unwrap_or_default(),
             port: resolved.map_or(22, |r| r.port),
             spec,

@@ -393,12 +393,10 @@ impl Pool {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let out = cmd.output().await.map_err(|e| {
-            fail(
-                format!("cannot run ssh: {e}"),
-                Some(NO_SSH_HINT.into()),
-            )
-        })?;
+        let out = cmd
+            .output()
+            .await
+            .map_err(|e| fail(format!("cannot run ssh: {e}"), Some(NO_SSH_HINT.into())))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             return Err(fail(
@@ -651,7 +649,10 @@ mod tests {
     fn ssh_g_output_gives_where_ssh_goes() {
         let text = "host web\nuser deploy\nhostname 10.0.0.5\nport 2222\nproxyjump bastion\n";
         let r = parse_ssh_g(text).unwrap();
-        assert_eq!((r.user.as_str(), r.hostname.as_str(), r.port), ("deploy", "10.0.0.5", 2222));
+        assert_eq!(
+            (r.user.as_str(), r.hostname.as_str(), r.port),
+            ("deploy", "10.0.0.5", 2222)
+        );
         assert!(parse_ssh_g("host x\n").is_none());
     }
 
