@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use crate::command::pump;
 use crate::output::Output;
 use crate::quote::quote;
-use crate::ssh_session::Master;
+use crate::ssh_session::{HostSpec, Master, Pool};
 
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 pub const TIMED_OUT: i64 = 124;
@@ -67,22 +67,33 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Run `job` on `master`. `Err` means the command's outcome is unknown (the
-/// connection failed) or a local file could not be read or written.
-pub async fn exec(master: &Arc<Master>, job: Job<'_>, output: &Output) -> Result<Finished, String> {
+/// Run `job` on the host of `spec`, over its master. A master found gone
+/// as the command starts (killed, or its idle limit struck just then) is
+/// reopened and the command started on the new one: it never ran on the
+/// old. `Err` means the command's outcome is unknown (the connection
+/// failed) or a local file could not be read or written.
+pub async fn exec(
+    pool: &Pool,
+    spec: &HostSpec,
+    job: Job<'_>,
+    output: &Output,
+) -> Result<Finished, String> {
     let origin = job.origin;
     let line = format!("exec sh -c {} opsh {}", quote(WRAPPER), quote(&job.script));
-    let mut cmd = master.session.raw_command(&line);
-    cmd.stdin(match job.input {
-        Input::Null => Stdio::null(),
-        _ => Stdio::piped(),
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .await
-        .map_err(|e| format!("cannot start a command on {origin}: {e}"))?;
+    let stdin = !matches!(job.input, Input::Null);
+    let first = pool.master(spec).await.map_err(|e| e.to_string())?;
+    let reopened;
+    let (master, mut child) = match start(&first, &line, stdin).await {
+        Ok(child) => (&first, child),
+        Err(e) => {
+            tracing::debug!(host = origin, error = %e, "no session on the master");
+            reopened = pool.reopen(spec, &first).await.map_err(|e| e.to_string())?;
+            let child = start(&reopened, &line, stdin)
+                .await
+                .map_err(|e| format!("cannot start a command on {origin}: {e}"))?;
+            (&reopened, child)
+        }
+    };
     let pgid = Arc::new(AtomicI64::new(0));
     let guard = KillGuard {
         master: master.clone(),
@@ -151,6 +162,19 @@ pub async fn exec(master: &Arc<Master>, job: Job<'_>, output: &Output) -> Result
         stdout,
         stderr,
     })
+}
+
+/// Open a session on `master` running `line`, with its output piped.
+async fn start<'a>(
+    master: &'a Master,
+    line: &str,
+    stdin: bool,
+) -> Result<openssh::Child<&'a openssh::Session>, openssh::Error> {
+    let mut cmd = master.session.raw_command(line);
+    cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().await
 }
 
 /// Write `input` to the command's stdin, then close it. A command that

@@ -356,14 +356,13 @@ impl Task {
         let name = spec.request.name.as_str();
         let (action, args) = self.journal_entry();
         let entry = ctx.act(action, name, args);
-        // A dry run still connects to real hosts, so an unreachable one
-        // shows up in the plan run; a planned one has nothing to reach.
-        let master = if is_planned(name) {
-            None
-        } else {
-            Some(ctx.ssh.master(spec).await.map_err(|e| e.to_string())?)
-        };
+        let planned = is_planned(name);
         if entry.dry_run() {
+            // A dry run still connects to real hosts, so an unreachable one
+            // shows up in the plan run; a planned one has nothing to reach.
+            if !planned {
+                ctx.ssh.master(spec).await.map_err(|e| e.to_string())?;
+            }
             return Ok(CmdResult::new(
                 name,
                 &self.describe(),
@@ -372,9 +371,9 @@ impl Task {
                 String::new(),
             ));
         }
-        let Some(master) = master else {
+        if planned {
             return Err(format!("{name} exists only in a dry run's plan"));
-        };
+        }
         let job = match &self.action {
             Action::Run {
                 cmd,
@@ -424,7 +423,7 @@ impl Task {
                 }
             }
         };
-        let done = match remote::exec(&master, job, &ctx.output).await {
+        let done = match remote::exec(&ctx.ssh, spec, job, &ctx.output).await {
             Ok(done) => done,
             Err(reason) => {
                 entry.failed(&reason);
@@ -582,11 +581,6 @@ async fn fetch(
     if is_planned(&host.name) {
         return Ok(Vec::new());
     }
-    let master = ctx
-        .ssh
-        .master(&host.spec)
-        .await
-        .map_err(|e| e.to_string())?;
     let job = Job {
         origin: &host.name,
         script: remote_script::cat(remote, sudo),
@@ -595,7 +589,7 @@ async fn fetch(
         quiet_stderr: true,
         timeout: None,
     };
-    let done = remote::exec(&master, job, &ctx.output).await?;
+    let done = remote::exec(&ctx.ssh, &host.spec, job, &ctx.output).await?;
     if done.code != 0 {
         return Err(format!(
             "cannot read {}:{remote} (exit code {}): {}",
@@ -663,11 +657,6 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
         return Ok(false);
     }
     let done = ctx.runtime.block_on(async {
-        let master = ctx
-            .ssh
-            .master(&host.spec)
-            .await
-            .map_err(|e| e.to_string())?;
         let job = Job {
             origin: &host.name,
             script: remote_script::exists(path),
@@ -676,7 +665,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
             quiet_stderr: true,
             timeout: None,
         };
-        remote::exec(&master, job, &ctx.output).await
+        remote::exec(&ctx.ssh, &host.spec, job, &ctx.output).await
     })?;
     match done.map_err(runtime_error)? {
         d if d.code == 0 => Ok(true),

@@ -204,9 +204,29 @@ impl Pool {
         }
     }
 
-    /// The live master for `spec`, reconnecting if it died (idle limit,
-    /// reboot, network).
+    /// The master for `spec`, reconnecting if it exited (its idle limit,
+    /// `ssh -O exit`): a master that exits removes its socket, so a look at
+    /// the file is all it takes, not a round trip per command. One that was
+    /// killed is found when a command cannot start on it: see `reopen`.
     pub async fn master(&self, spec: &HostSpec) -> Result<Arc<Master>, ConnectError> {
+        self.live_master(spec, None).await
+    }
+
+    /// A new master for `spec` in place of `dead`, on which a session could
+    /// not be opened (unless another caller replaced it already).
+    pub async fn reopen(
+        &self,
+        spec: &HostSpec,
+        dead: &Arc<Master>,
+    ) -> Result<Arc<Master>, ConnectError> {
+        self.live_master(spec, Some(dead)).await
+    }
+
+    async fn live_master(
+        &self,
+        spec: &HostSpec,
+        dead: Option<&Arc<Master>>,
+    ) -> Result<Arc<Master>, ConnectError> {
         let slot = self
             .masters
             .lock()
@@ -217,9 +237,12 @@ impl Pool {
         // Concurrent callers for one destination wait for a single connect.
         let mut slot = slot.lock().await;
         if let Some(master) = slot.as_ref() {
-            if master.session.check().await.is_ok() {
+            let known_dead = dead.is_some_and(|dead| Arc::ptr_eq(dead, master));
+            if !known_dead && master.session.control_socket().exists() {
                 return Ok(master.clone());
             }
+            // A killed master leaves its socket behind.
+            let _ = std::fs::remove_file(master.session.control_socket());
             tracing::info!(host = %spec.request.name, "connection lost; reconnecting");
             *slot = None;
         }

@@ -671,6 +671,10 @@ fn a_dead_master_is_reopened_and_masters_close_at_exit() {
         print(h.run("echo first", #{ quiet: true }).stdout);
         local::run("for s in \"$XDG_RUNTIME_DIR\"/opsh/m*; do [ -S \"$s\" ] && ssh -S \"$s\" -O exit x; done", #{ quiet: true });
         print(h.run("echo second", #{ quiet: true }).stdout);
+        // A killed master leaves its socket behind: the next command finds
+        // it dead as it starts, and runs on a new master.
+        local::run("for s in \"$XDG_RUNTIME_DIR\"/opsh/m*; do [ -S \"$s\" ] || continue; p=$(ssh -S \"$s\" -O check x 2>&1 | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p'); kill -KILL \"$p\"; done", #{ quiet: true });
+        print(h.run("echo third", #{ quiet: true }).stdout);
     "#;
     let runtime_str = runtime.to_str().expect("utf-8").to_string();
     let out = test
@@ -680,7 +684,7 @@ fn a_dead_master_is_reopened_and_masters_close_at_exit() {
         .env("XDG_RUNTIME_DIR", &runtime_str)
         .run();
     out.code(0)
-        .stdout_has("first\n\nsecond\n")
+        .stdout_has("first\n\nsecond\n\nthird\n")
         .stderr_has("reconnecting");
     let meta = std::fs::metadata(runtime.join("opsh")).expect("control dir");
     use std::os::unix::fs::PermissionsExt;
