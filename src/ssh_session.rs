@@ -9,6 +9,7 @@
 //! runs only when a Host's address is shown or an error needs it.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -50,6 +51,28 @@ pub struct ConnectRequest {
 }
 
 impl ConnectRequest {
+    /// What ssh is told of the request: the options the runbook gave, then
+    /// the destination.
+    fn ssh_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(user) = &self.user {
+            args.extend(["-l".into(), user.into()]);
+        }
+        if let Some(port) = self.port {
+            args.extend(["-p".into(), port.to_string().into()]);
+        }
+        if let Some(key) = &self.key {
+            // Only the given key, not the agent's or the config's as well.
+            args.extend(["-o".into(), "IdentitiesOnly=yes".into(), "-i".into()]);
+            args.push(key.into());
+        }
+        if let Some(jump) = &self.jump {
+            args.extend(["-J".into(), jump.into()]);
+        }
+        args.extend(["--".into(), (&self.destination).into()]);
+        args
+    }
+
     /// Requests with the same key share a master.
     fn key(&self) -> String {
         format!(
@@ -288,20 +311,7 @@ impl Pool {
         if req.strict {
             ssh.args(["-o", "StrictHostKeyChecking=yes"]);
         }
-        if let Some(user) = &req.user {
-            ssh.arg("-l").arg(user);
-        }
-        if let Some(port) = req.port {
-            ssh.arg("-p").arg(port.to_string());
-        }
-        if let Some(key) = &req.key {
-            ssh.args(["-o", "IdentitiesOnly=yes", "-i"]).arg(key);
-        }
-        if let Some(jump) = &req.jump {
-            ssh.arg("-J").arg(jump);
-        }
-        ssh.arg("--")
-            .arg(&req.destination)
+        ssh.args(req.ssh_args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -399,19 +409,7 @@ impl Pool {
         if let Some(config) = &self.config {
             cmd.arg("-F").arg(config);
         }
-        if let Some(user) = &request.user {
-            cmd.arg("-l").arg(user);
-        }
-        if let Some(port) = request.port {
-            cmd.arg("-p").arg(port.to_string());
-        }
-        if let Some(key) = &request.key {
-            cmd.arg("-i").arg(key);
-        }
-        if let Some(jump) = &request.jump {
-            cmd.arg("-J").arg(jump);
-        }
-        cmd.arg(&request.destination)
+        cmd.args(request.ssh_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
