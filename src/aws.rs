@@ -1,33 +1,74 @@
 //! The AWS side shared by `ec2::` and `s3::`: configuration from the
 //! standard chain with opsh's settings on top, the clients, and errors that
-//! name the call, the resource, the AWS error code and a likely fix.
+//! name the call, the resource, the AWS error code (or the endpoint that
+//! could not be reached) and a likely fix.
 
+use std::error::Error as StdError;
 use std::sync::OnceLock;
+use std::time::Duration;
 
+use aws_config::imds::client::error::ImdsError;
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use rhai::EvalAltResult;
 
+use crate::config::AwsSettings;
 use crate::context::Context;
 use crate::options::{RhaiResult, runtime_error};
+
+/// The SDK's standard retry mode makes three attempts unless told otherwise.
+const DEFAULT_ATTEMPTS: u32 = 3;
+/// The slowest upload or download an attempt allows for before it is given
+/// up, on top of `timeout`: a 16 MiB part may take 4 minutes more.
+const MIN_TRANSFER_BYTES_PER_SEC: u64 = 64 * 1024;
+
+const CREDENTIALS_HELP: &str = "set AWS_PROFILE (or pass --profile) to a profile in ~/.aws/config, \
+    run `aws configure` (access keys) or `aws sso login` (SSO), \
+    set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on an instance with an IAM role";
 
 pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     pub s3: aws_sdk_s3::Client,
     pub region: String,
+    /// Where each service's calls go, for errors that cannot reach it.
+    ec2_endpoint: String,
+    s3_endpoint: String,
+    connect_timeout: Duration,
+    timeout: Duration,
+    attempts: u32,
 }
+
+/// Configured once per process, on first use.
+static AWS: OnceLock<Aws> = OnceLock::new();
 
 impl Context {
     /// The AWS clients, configured on first use so runbooks that never touch
     /// AWS never read credentials.
     pub fn aws(&self) -> RhaiResult<&Aws> {
-        static CELL: OnceLock<Aws> = OnceLock::new();
-        if let Some(aws) = CELL.get() {
+        if let Some(aws) = AWS.get() {
             return Ok(aws);
         }
         let aws = self.runtime.block_on(async { load(self).await })??;
-        Ok(CELL.get_or_init(|| aws))
+        Ok(AWS.get_or_init(|| aws))
+    }
+}
+
+impl Aws {
+    /// The per-call configuration of a call that sends or receives `bytes`
+    /// of object data: its attempts may take as long as the transfer needs
+    /// on a slow link, and still end if the endpoint stops answering.
+    pub fn transfer_timeouts(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
+        let transfer = Duration::from_secs(bytes / MIN_TRANSFER_BYTES_PER_SEC);
+        aws_sdk_s3::config::Builder::new().timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(self.connect_timeout)
+                .operation_attempt_timeout(self.timeout.saturating_add(transfer))
+                .build(),
+        )
     }
 }
 
@@ -43,11 +84,12 @@ async fn load(ctx: &Context) -> RhaiResult<Aws> {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let mut retry = RetryConfig::standard();
-    if let Some(attempts) = settings.max_attempts {
-        retry = retry.with_max_attempts(attempts.max(1));
-    }
-    let config = loader.retry_config(retry).load().await;
+    let attempts = settings.max_attempts.unwrap_or(DEFAULT_ATTEMPTS).max(1);
+    let config = loader
+        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+        .timeout_config(timeouts(settings))
+        .load()
+        .await;
     // Credentials from a profile, SSO or IMDS join the secrets before any
     // log line could show them; a failure here resurfaces on the first call.
     if let Some(provider) = config.credentials_provider() {
@@ -71,12 +113,63 @@ async fn load(ctx: &Context) -> RhaiResult<Aws> {
     let s3_config = aws_sdk_s3::config::Builder::from(&config)
         .force_path_style(path_style)
         .build();
-    tracing::debug!(region, endpoint = ?config.endpoint_url(), "AWS configured");
+    let (ec2_endpoint, s3_endpoint) = endpoints(&config, &region).await;
+    tracing::debug!(region, ec2_endpoint, s3_endpoint, "AWS configured");
     Ok(Aws {
         ec2: aws_sdk_ec2::Client::new(&config),
         s3: aws_sdk_s3::Client::from_conf(s3_config),
         region,
+        ec2_endpoint,
+        s3_endpoint,
+        connect_timeout: settings.connect_timeout,
+        timeout: settings.timeout,
+        attempts,
     })
+}
+
+/// No AWS call waits forever: an endpoint that accepts the connection and
+/// never answers ends each attempt after `timeout`.
+fn timeouts(settings: &AwsSettings) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(settings.connect_timeout)
+        .operation_attempt_timeout(settings.timeout)
+        .build()
+}
+
+/// The endpoints EC2 and S3 calls go to: the configured one, or the ones
+/// the SDK's rules give for the region.
+async fn endpoints(config: &SdkConfig, region: &str) -> (String, String) {
+    if let Some(url) = config.endpoint_url() {
+        return (url.to_string(), url.to_string());
+    }
+    use aws_sdk_ec2::config::endpoint::ResolveEndpoint as _;
+    use aws_sdk_s3::config::endpoint::ResolveEndpoint as _;
+    let fallback = |service: &str| format!("the {service} endpoint of {region}");
+    let ec2 = match aws_sdk_ec2::config::endpoint::Params::builder()
+        .region(region)
+        .set_use_fips(config.use_fips())
+        .set_use_dual_stack(config.use_dual_stack())
+        .build()
+    {
+        Ok(params) => aws_sdk_ec2::config::endpoint::DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .await
+            .map_or_else(|_| fallback("EC2"), |e| e.url().to_string()),
+        Err(_) => fallback("EC2"),
+    };
+    let s3 = match aws_sdk_s3::config::endpoint::Params::builder()
+        .region(region)
+        .set_use_fips(config.use_fips())
+        .set_use_dual_stack(config.use_dual_stack())
+        .build()
+    {
+        Ok(params) => aws_sdk_s3::config::endpoint::DefaultResolver::new()
+            .resolve_endpoint(&params)
+            .await
+            .map_or_else(|_| fallback("S3"), |e| e.url().to_string()),
+        Err(_) => fallback("S3"),
+    };
+    (ec2, s3)
 }
 
 /// The AWS error code of a failed call, when the service answered.
@@ -87,56 +180,153 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
     }
 }
 
-/// A failed AWS call as a runbook error: what was called on what, the AWS
-/// code and message, and a hint where the fix is known.
-pub fn call_error<E, R>(
+/// An error and its causes as one line of their messages. The SDK's own
+/// `DisplayErrorContext` appends a Debug dump, which is not for users.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        // Wrappers often repeat their cause's message.
+        if !message.is_empty() && !text.contains(&message) {
+            text += ": ";
+            text += &message;
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A failed AWS call as a runbook error: what was called on what, and
+/// either the AWS code and message or what went wrong on the way there,
+/// with a hint where the fix is known.
+pub fn call_error<E>(
     call: &str,
     resource: &str,
     region: &str,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
 ) -> Box<EvalAltResult>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + StdError + 'static,
 {
     let target = if resource.is_empty() {
         String::new()
     } else {
         format!(" ({resource})")
     };
-    let (code, detail) = match &err {
-        SdkError::ServiceError(service) => (
-            service.err().code().unwrap_or("Unknown").to_string(),
-            service.err().message().unwrap_or_default().to_string(),
-        ),
-        other => (String::new(), DisplayErrorContext(other).to_string()),
+    tracing::debug!(call, error = %error_chain(&err), "AWS call failed");
+    let (detail, hint) = match &err {
+        SdkError::ServiceError(service) => match (service.err().code(), service.err().message()) {
+            (Some(code), message) => (
+                format!("{code}: {}", message.unwrap_or_default()),
+                service_hint(code, call, region),
+            ),
+            // A HEAD request's error, or a proxy's answer, has no body to read.
+            (None, message) => (
+                format!(
+                    "HTTP {} from {} without an AWS error code{}",
+                    service.raw().status().as_u16(),
+                    endpoint(call),
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+                None,
+            ),
+        },
+        other => delivery_failure(call, other),
     };
-    let mut message = if code.is_empty() {
-        format!("{call}{target} failed: {detail}")
-    } else {
-        format!("{call}{target} failed: {code}: {detail}")
-    };
-    if let Some(hint) = hint(&code, &detail, call, region) {
+    let mut message = format!("{call}{target} failed: {detail}");
+    if let Some(hint) = hint {
         message += "\nhelp: ";
         message += &hint;
     }
     runtime_error(message)
 }
 
-fn hint(code: &str, detail: &str, call: &str, region: &str) -> Option<String> {
-    let detail_lower = detail.to_lowercase();
-    if detail_lower.contains("no credentials") || detail_lower.contains("credentialsnotloaded") {
-        return Some("no AWS credentials were found: set AWS_PROFILE (or pass --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
+/// What kept a call from getting an answer from AWS: credentials, the
+/// connection, a timeout, or an answer that was not AWS's.
+fn delivery_failure<E>(call: &str, err: &SdkError<E, HttpResponse>) -> (String, Option<String>)
+where
+    E: StdError + 'static,
+{
+    if let Some(problem) = credentials_problem(err) {
+        return (problem, Some(CREDENTIALS_HELP.into()));
     }
-    if detail_lower.contains("dispatch failure")
-        || detail_lower.contains("connection refused")
-        || detail_lower.contains("dns error")
-    {
-        return Some("the AWS endpoint could not be reached: check the network, --endpoint-url / AWS_ENDPOINT_URL, and --region".into());
+    let aws = AWS.get();
+    let endpoint = endpoint(call);
+    let check = "check the network, --endpoint-url / AWS_ENDPOINT_URL and --region";
+    match (err, aws) {
+        (SdkError::TimeoutError(_), Some(aws)) => (
+            format!(
+                "no answer from {endpoint} within {} s, in up to {} attempts",
+                aws.timeout.as_secs_f64(),
+                aws.attempts
+            ),
+            Some(format!(
+                "{check}; `timeout` under [aws] in opsh.toml sets how long an attempt may take"
+            )),
+        ),
+        (SdkError::DispatchFailure(failure), Some(aws)) if failure.is_timeout() => (
+            format!(
+                "could not connect to {endpoint} within {} s",
+                aws.connect_timeout.as_secs_f64()
+            ),
+            Some(format!(
+                "{check}; `connect_timeout` under [aws] in opsh.toml sets how long to wait"
+            )),
+        ),
+        (SdkError::DispatchFailure(_), _) => (
+            format!("could not reach {endpoint}: {}", error_chain(err)),
+            Some(check.into()),
+        ),
+        (SdkError::ResponseError(_), _) => (
+            format!(
+                "{endpoint} answered with something that is not an AWS response: {}",
+                error_chain(err)
+            ),
+            Some(
+                "check --endpoint-url / AWS_ENDPOINT_URL: is it an AWS (or emulator) endpoint?"
+                    .into(),
+            ),
+        ),
+        _ => (error_chain(err), None),
     }
+}
+
+/// The endpoint `call` (named `ec2::...` or `s3::...`) was sent to.
+fn endpoint(call: &str) -> &'static str {
+    AWS.get().map_or("the AWS endpoint", |aws| {
+        if call.starts_with("s3::") {
+            &aws.s3_endpoint
+        } else {
+            &aws.ec2_endpoint
+        }
+    })
+}
+
+/// Why no credentials could be had, when that is what failed the call.
+fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<String> {
+    let causes = || std::iter::successors(Some(err), |e: &&(dyn StdError + 'static)| (*e).source());
+    let credentials = causes().find_map(|e| e.downcast_ref::<CredentialsError>())?;
+    // The default chain asks the instance metadata service last: its error
+    // means nothing earlier in the chain had credentials either.
+    let fell_through = causes().any(|e| e.downcast_ref::<ImdsError>().is_some());
+    Some(match credentials {
+        CredentialsError::CredentialsNotLoaded(_) => "no AWS credentials were found".into(),
+        _ if fell_through => "no AWS credentials were found (none in the environment or ~/.aws, and the EC2 instance metadata service gave none)".into(),
+        other => format!(
+            "the AWS credentials could not be loaded: {}",
+            error_chain(other)
+        ),
+    })
+}
+
+fn service_hint(code: &str, call: &str, region: &str) -> Option<String> {
     Some(match code {
         "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "InvalidAccessKeyId" => {
             "the credentials were refused: check AWS_PROFILE / --profile and that the keys are current".into()
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            "the credentials have expired: renew them (e.g. `aws sso login`)".into()
         }
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
             format!("the credentials lack permission for {call}: add it to the IAM policy of this user or role")
@@ -156,25 +346,57 @@ fn hint(code: &str, detail: &str, call: &str, region: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::hint;
+    use super::*;
 
     #[test]
     fn hints_for_common_failures() {
         assert!(
-            hint("InvalidAMIID.NotFound", "", "ec2::launch", "eu-west-1")
+            service_hint("InvalidAMIID.NotFound", "ec2::launch", "eu-west-1")
                 .unwrap()
                 .contains("eu-west-1")
         );
         assert!(
-            hint("UnauthorizedOperation", "", "ec2::terminate", "r")
+            service_hint("UnauthorizedOperation", "ec2::terminate", "r")
                 .unwrap()
                 .contains("ec2::terminate")
         );
-        assert!(
-            hint("", "dispatch failure: connection refused", "x", "r")
-                .unwrap()
-                .contains("--endpoint-url")
+        assert!(service_hint("SomethingElse", "x", "r").is_none());
+    }
+
+    #[derive(Debug)]
+    struct Wrapper(&'static str, Option<Box<dyn StdError + 'static>>);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Wrapper {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_deref()
+        }
+    }
+
+    #[test]
+    fn error_chains_read_as_one_line_without_debug() {
+        let inner = Wrapper("connection refused", None);
+        let middle = Wrapper("io error: connection refused", Some(Box::new(inner)));
+        let outer = Wrapper("dispatch failure", Some(Box::new(middle)));
+        assert_eq!(
+            error_chain(&outer),
+            "dispatch failure: io error: connection refused"
         );
-        assert!(hint("SomethingElse", "", "x", "r").is_none());
+    }
+
+    #[test]
+    fn missing_credentials_are_named_as_such() {
+        let missing = CredentialsError::not_loaded("no providers in chain provided credentials");
+        let outer = Wrapper("dispatch failure", Some(Box::new(missing)));
+        assert_eq!(
+            credentials_problem(&outer).as_deref(),
+            Some("no AWS credentials were found")
+        );
+        assert!(credentials_problem(&Wrapper("dispatch failure", None)).is_none());
     }
 }

@@ -7,6 +7,7 @@ use crate::cli::OutputFormat;
 use crate::engine::Session;
 use crate::error::{Error, Result};
 use crate::list::doc_text;
+use crate::stdout::outln;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FnDoc {
@@ -97,7 +98,7 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
                 by_module.entry(module).or_default().push(f);
             }
             for (module, fns) in by_module {
-                println!(
+                outln!(
                     "{}",
                     if module.is_empty() {
                         "global".to_string()
@@ -107,18 +108,18 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
                 );
                 for f in fns {
                     let summary = f.doc.lines().next().unwrap_or_default();
-                    println!("  {:<50} {summary}", f.signature);
+                    outln!("  {:<50} {summary}", f.signature);
                 }
-                println!();
+                outln!();
             }
         }
         OutputFormat::Text => {
             for f in selected {
-                println!("{}", f.signature);
+                outln!("{}", f.signature);
                 for line in f.doc.lines() {
-                    println!("    {line}");
+                    outln!("    {line}");
                 }
-                println!();
+                outln!();
             }
         }
     }

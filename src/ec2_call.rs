@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use rhai::{Dynamic, EvalAltResult, Map};
@@ -44,10 +45,14 @@ impl<'a> Ec2<'a> {
     }
 
     /// A failed call as a runbook error naming `call` and `resource`.
-    pub fn fail<E, R>(&self, call: &str, resource: &str, err: SdkError<E, R>) -> Box<EvalAltResult>
+    pub fn fail<E>(
+        &self,
+        call: &str,
+        resource: &str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Box<EvalAltResult>
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         aws::call_error(call, resource, self.region, err)
     }
@@ -59,7 +64,7 @@ impl<'a> Ec2<'a> {
     /// and gives `None`, as does a target that is itself planned (there is
     /// nothing to ask EC2 about). `outcome` says what a real call created or
     /// removed, for the journal.
-    pub async fn mutate<O, E, R, Fut>(
+    pub async fn mutate<O, E, Fut>(
         &self,
         call: &str,
         target: &str,
@@ -68,9 +73,8 @@ impl<'a> Ec2<'a> {
         outcome: impl FnOnce(&O) -> Value,
     ) -> RhaiResult<Option<O>>
     where
-        Fut: Future<Output = Result<O, SdkError<E, R>>>,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let planned = target.contains(PLANNED) || args.to_string().contains(PLANNED);
         let act = self.ctx.act(call, target, args);

@@ -9,6 +9,7 @@ use crate::cli::OutputFormat;
 use crate::engine::Session;
 use crate::error::{Error, Result};
 use crate::journal::{Entry, RunHeader, journal_dir};
+use crate::stdout::outln;
 
 const RECENT_RUNS: usize = 20;
 
@@ -156,13 +157,13 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
                     run.entries.iter().filter(|e| !e.ok).count().to_string(),
                 ]);
             }
-            println!("{table}");
+            outln!("{table}");
         }
         return Ok(());
     };
     let run = Run::load(&find(wanted)?)?;
     if teardown {
-        print!("{}", teardown_runbook(&run));
+        crate::stdout::write(&teardown_runbook(&run));
         return Ok(());
     }
     if json {
@@ -171,7 +172,7 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
         session.ctx.output.json(&doc);
         return Ok(());
     }
-    println!(
+    outln!(
         "run {} — {} {} — started {} by {}",
         run.header.run,
         run.header.runbook,
@@ -199,12 +200,12 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
             outcome,
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
     let left = run.left_behind();
     if !left.is_empty() {
-        println!("created and still there (as far as this run knows):");
+        outln!("created and still there (as far as this run knows):");
         for r in left {
-            println!("  {} {}", r.kind, r.id);
+            outln!("  {} {}", r.kind, r.id);
         }
     }
     Ok(())

@@ -42,6 +42,7 @@ mod ssh;
 mod ssh_session;
 mod ssh_target;
 mod stdlib;
+mod stdout;
 mod transfer;
 
 use clap::{CommandFactory, Parser};
@@ -68,8 +69,10 @@ pub fn main() -> i32 {
     redact::add_env_credentials();
     init_tracing(cli.common.verbose);
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "opsh", &mut std::io::stdout());
-        return exit::OK;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "opsh", &mut script);
+        stdout::write(&String::from_utf8_lossy(&script));
+        return output_outcome(exit::OK);
     }
     let session = match start(&cli) {
         Ok(session) => session,
@@ -97,7 +100,7 @@ pub fn main() -> i32 {
     // before the exit code is known to the shell.
     session.ctx.ssh.shutdown(&session.ctx.runtime);
     match result {
-        Ok(()) => exit::OK,
+        Ok(()) => output_outcome(exit::OK),
         Err(err) => {
             eprint!(
                 "{}",
@@ -105,6 +108,18 @@ pub fn main() -> i32 {
             );
             err.exit_code()
         }
+    }
+}
+
+/// `code`, unless stdout could not take what was written to it (a reader
+/// that went away is not an error: see `stdout`).
+fn output_outcome(code: i32) -> i32 {
+    match stdout::failure() {
+        Some(problem) => {
+            eprintln!("error: cannot write to stdout: {problem}");
+            exit::FAILED
+        }
+        None => code,
     }
 }
 
@@ -119,8 +134,10 @@ fn start(cli: &Cli) -> Result<Session, Error> {
 }
 
 fn init_tracing(verbose: u8) {
+    // The SDK's own warnings (a credential provider that found nothing, a
+    // retried request) are for -v: by default only opsh's show.
     let level = match verbose {
-        0 => "warn",
+        0 => "opsh=warn",
         1 => "opsh=info,warn",
         2 => "opsh=debug,info",
         _ => "trace",

@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::cli::OutputFormat;
 use crate::engine::Session;
 use crate::error::Result;
+use crate::stdout::outln;
 
 /// Doc comment lines without their `///` or `/** */` markers.
 pub fn doc_text<S: AsRef<str>>(comments: &[S]) -> String {
@@ -55,12 +56,12 @@ pub fn list(session: &Session, file: &Path) -> Result<()> {
                 eprintln!("{} defines no functions", file.display());
             }
             for (name, params, doc) in &functions {
-                println!("{name}({})", params.join(", "));
+                outln!("{name}({})", params.join(", "));
                 if doc.is_empty() {
-                    println!("    (no /// doc comment)");
+                    outln!("    (no /// doc comment)");
                 }
                 for line in doc.lines() {
-                    println!("    {line}");
+                    outln!("    {line}");
                 }
             }
         }

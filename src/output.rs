@@ -52,7 +52,7 @@ impl Output {
             if to_stderr {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
             } else {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
+                crate::stdout::write(&format!("{text}\n"));
             }
         };
         let bar = self

@@ -14,11 +14,41 @@ pub fn add(value: &str) {
     if value.is_empty() {
         return;
     }
+    // A request line, a form body or an error body may carry the value
+    // URL-encoded: all-encoded, with `/` kept (an S3 key in a path, as
+    // Python's `quote` does), or with `+` for a space (form encoding).
+    let forms = [
+        value.to_string(),
+        url_encoded(value, "", "%20"),
+        url_encoded(value, "/", "%20"),
+        url_encoded(value, "", "+"),
+    ];
     let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    if !secrets.iter().any(|s| s == value) {
-        secrets.push(value.to_string());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for form in forms {
+        if !secrets.contains(&form) {
+            secrets.push(form);
+        }
     }
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `value` percent-encoded (uppercase hex) but for RFC 3986's unreserved
+/// characters and those in `keep`, with `space` for a space.
+fn url_encoded(value: &str, keep: &str, space: &str) -> String {
+    use std::fmt::Write as _;
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        let c = char::from(byte);
+        if c.is_ascii_alphanumeric() || "-._~".contains(c) || (byte.is_ascii() && keep.contains(c))
+        {
+            encoded.push(c);
+        } else if c == ' ' {
+            encoded.push_str(space);
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
 }
 
 /// `text` with every known secret replaced by `***`.
@@ -68,5 +98,16 @@ mod tests {
         add("hunter2");
         add("hunter2-extra");
         assert_eq!(redact("pw=hunter2-extra or hunter2"), "pw=*** or ***");
+    }
+
+    #[test]
+    fn url_encoded_forms_are_redacted_too() {
+        add("a/b+c=d é");
+        assert_eq!(
+            redact(
+                "raw a/b+c=d é, query a%2Fb%2Bc%3Dd%20%C3%A9, form a%2Fb%2Bc%3Dd+%C3%A9, path a/b%2Bc%3Dd%20%C3%A9"
+            ),
+            "raw ***, query ***, form ***, path ***"
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::completion::{META_COMMANDS, ReplHelper, ScopeView};
 use crate::engine::Session;
 use crate::error::{Error, Result};
 use crate::output::render_text;
+use crate::stdout::outln;
 
 const SOURCE: &str = "repl";
 
@@ -234,7 +235,7 @@ fn show(session: &Session, result: Result<Dynamic>) {
     match result {
         Ok(value) => {
             if let Some(text) = render_text(&value) {
-                println!("{text}");
+                outln!("{text}");
             }
         }
         Err(err) => {
@@ -302,7 +303,7 @@ fn meta(session: &Session, state: &mut State, line: &str) -> Meta {
                 let shown = render_text(&value).unwrap_or_else(|| "()".into());
                 let shown = shown.lines().next().unwrap_or_default();
                 let kind = if constant { "const" } else { "let" };
-                println!("{kind} {name}: {} = {shown}", value.type_name());
+                outln!("{kind} {name}: {} = {shown}", value.type_name());
             }
             Ok(())
         }

@@ -342,6 +342,7 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
     }
     let aws = ctx.aws()?;
     tracing::info!(uri, bytes = bytes.len(), "s3::put");
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     ctx.runtime
         .block_on(async {
             aws.s3
@@ -350,6 +351,8 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
                 .key(key)
                 .set_content_type(content_type)
                 .body(ByteStream::from(bytes))
+                .customize()
+                .config_override(aws.transfer_timeouts(size))
                 .send()
                 .await
         })?
@@ -378,7 +381,7 @@ fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<V
         let body = response.body.collect().await.map_err(|e| {
             runtime_error(format!(
                 "{call} ({uri}): the transfer broke off: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
+                crate::aws::error_chain(&e)
             ))
         })?;
         Ok(body.to_vec())

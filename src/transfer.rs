@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
-use crate::aws::{Aws, call_error};
+use crate::aws::{Aws, call_error, error_chain};
 use crate::context::Context;
 use crate::options::{RhaiResult, runtime_error};
 
@@ -119,6 +118,8 @@ async fn put_file(aws: &Aws, job: &Upload<'_>, uri: &str, bar: &ProgressBar) -> 
         .key(job.key)
         .set_content_type(job.content_type.clone())
         .body(body)
+        .customize()
+        .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
         .map_err(|e| call_error("s3::upload", uri, &aws.region, e))?;
@@ -164,6 +165,7 @@ async fn multipart(
             next += 1;
             running.spawn(upload_part(Part {
                 client: aws.s3.clone(),
+                timeouts: aws.transfer_timeouts(part_size),
                 region: aws.region.clone(),
                 bucket: job.bucket.to_string(),
                 key: job.key.to_string(),
@@ -194,6 +196,9 @@ async fn multipart(
                 .set_parts(Some(completed))
                 .build(),
         )
+        // S3 may take minutes to assemble a large object.
+        .customize()
+        .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
         .map_err(|e| call_error("s3::upload", uri, &aws.region, e))?;
@@ -205,6 +210,7 @@ async fn multipart(
 /// One part of a multipart upload, owned so it can run as its own task.
 struct Part {
     client: aws_sdk_s3::Client,
+    timeouts: aws_sdk_s3::config::Builder,
     region: String,
     bucket: String,
     key: String,
@@ -236,6 +242,8 @@ async fn upload_part(part: Part) -> RhaiResult<(CompletedPart, u64)> {
         .part_number(number)
         .checksum_algorithm(ChecksumAlgorithm::Crc32)
         .body(body)
+        .customize()
+        .config_override(part.timeouts)
         .send()
         .await
         .map_err(|e| {
@@ -272,7 +280,7 @@ fn abort(ctx: &Context, aws: &Aws, job: &Upload, id: &str) {
             tracing::info!(uri, upload_id = id, "multipart upload aborted");
             return;
         }
-        Ok(Err(e)) => DisplayErrorContext(e).to_string(),
+        Ok(Err(e)) => error_chain(&e),
         Err(_) => format!("no answer within {}s", ABORT_TIMEOUT.as_secs()),
     };
     ctx.output.warn(&format!(
@@ -341,7 +349,7 @@ async fn fetch(
         let chunk = chunk.map_err(|e| {
             runtime_error(format!(
                 "s3::download ({uri}): the transfer broke off after {written} bytes: {}",
-                DisplayErrorContext(e)
+                error_chain(&e)
             ))
         })?;
         out.write_all(&chunk)
