@@ -9,12 +9,14 @@ pub mod lab;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
     stdin: Option<String>,
     env: Vec<(String, String)>,
+    env_removed: Vec<String>,
 }
 
 impl Test {
@@ -24,6 +26,7 @@ impl Test {
             args: Vec::new(),
             stdin: None,
             env: Vec::new(),
+            env_removed: Vec::new(),
         }
     }
 
@@ -56,6 +59,12 @@ impl Test {
         self
     }
 
+    /// Leave `key` out of opsh's environment (the test's own may have it).
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_removed.push(key.to_string());
+        self
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsh"));
         cmd.current_dir(self.dir.path())
@@ -64,10 +73,52 @@ impl Test {
             .env("NO_COLOR", "1")
             .env_remove("OPSH_SSH_CONFIG")
             .env_remove("RUST_LOG");
+        for key in &self.env_removed {
+            cmd.env_remove(key);
+        }
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
         cmd
+    }
+
+    /// Like `run` (without stdin), but opsh is killed and the test fails
+    /// if it has not ended within `limit`: for faults that used to hang.
+    pub fn run_within(self, limit: Duration) -> Outcome {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start opsh");
+        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
+                String::from_utf8_lossy(&text).into_owned()
+            })
+        };
+        let stdout = read_all(Box::new(child.stdout.take().expect("stdout pipe")));
+        let stderr = read_all(Box::new(child.stderr.take().expect("stderr pipe")));
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for opsh") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("opsh was still running after {limit:?}: it hangs");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+            dir: self.dir,
+        }
     }
 
     pub fn run(self) -> Outcome {
