@@ -1,14 +1,27 @@
 //! Values that must never be shown — secret prompt answers, `secret()`
-//! values, AWS credentials — and the one function that hides them. It is
+//! values, AWS credentials — and the functions that hide them. It is
 //! process-wide because log lines need it too, before and outside any run.
 
 use std::io::Write;
 use std::sync::RwLock;
 
+use serde_json::Value;
+
 pub const REDACTED: &str = "***";
+
+/// A line of a multi-line secret is hidden on its own (output streams line
+/// by line) when it has at least this many characters; shorter lines (`{`,
+/// `}` of a JSON key file) would blank out unrelated output and give little
+/// of the secret away.
+const MIN_LINE_CHARS: usize = 4;
 
 /// Longest first, so a secret containing another is hidden whole.
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Every text form of every secret, longest first, with the number of
+/// secrets it was built from: secrets are only ever added, so a different
+/// count means the forms are stale.
+static FORMS: RwLock<(usize, Vec<String>)> = RwLock::new((0, Vec::new()));
 
 pub fn add(value: &str) {
     if value.is_empty() {
@@ -21,12 +34,102 @@ pub fn add(value: &str) {
     }
 }
 
-/// `text` with every known secret replaced by `***`.
-pub fn redact(text: &str) -> String {
+/// How `secret` can appear in text: as it is; without surrounding
+/// whitespace (a value read from a file ends in a newline); line by line;
+/// and each of those escaped inside a JSON or Rust/Rhai string literal
+/// (error texts, SDK logs, a printed map) or inside a single-quoted shell
+/// word (`quote()`).
+fn forms(secret: &str) -> Vec<String> {
+    let trimmed = secret.trim();
+    let mut plain = vec![secret.to_string()];
+    if !trimmed.is_empty() {
+        plain.push(trimmed.to_string());
+    }
+    if trimmed.contains(['\n', '\r']) {
+        plain.extend(
+            trimmed
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.chars().count() >= MIN_LINE_CHARS)
+                .map(str::to_string),
+        );
+    }
+    let mut all = Vec::new();
+    for form in plain {
+        all.push(json_escaped(&form));
+        all.push(debug_escaped(&form));
+        all.push(form.replace('\'', r"'\''"));
+        all.push(form);
+    }
+    all
+}
+
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn debug_escaped(text: &str) -> String {
+    let quoted = format!("{text:?}");
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The current forms of every secret, rebuilt after a secret was added.
+fn current_forms() -> Vec<String> {
     let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
-    secrets.iter().fold(text.to_string(), |text, secret| {
-        text.replace(secret.as_str(), REDACTED)
+    {
+        let cached = FORMS.read().unwrap_or_else(|p| p.into_inner());
+        if cached.0 == secrets.len() {
+            return cached.1.clone();
+        }
+    }
+    let mut all: Vec<String> = secrets.iter().flat_map(|s| forms(s)).collect();
+    all.retain(|form| !form.is_empty());
+    all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    all.dedup();
+    let mut cached = FORMS.write().unwrap_or_else(|p| p.into_inner());
+    *cached = (secrets.len(), all.clone());
+    all
+}
+
+/// `text` with every known secret, in any of its forms, replaced by `***`.
+pub fn redact(text: &str) -> String {
+    current_forms().iter().fold(text.to_string(), |text, form| {
+        text.replace(form.as_str(), REDACTED)
     })
+}
+
+/// `value` with secrets hidden in every string, map key and number, to be
+/// done before serializing: in serialized JSON a secret holding `"`, `\` or
+/// a newline is escaped and no longer matches itself.
+pub fn redact_json(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(redact(text)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| (redact(key), redact_json(item)))
+                .collect(),
+        ),
+        Value::Number(number) => {
+            let text = number.to_string();
+            let hidden = redact(&text);
+            if hidden == text {
+                value.clone()
+            } else {
+                Value::String(hidden)
+            }
+        }
+        Value::Null | Value::Bool(_) => value.clone(),
+    }
 }
 
 /// Credentials from the environment are secret from the start; those from
@@ -68,5 +171,37 @@ mod tests {
         add("hunter2");
         add("hunter2-extra");
         assert_eq!(redact("pw=hunter2-extra or hunter2"), "pw=*** or ***");
+    }
+
+    #[test]
+    fn escaped_and_quoted_forms_are_redacted() {
+        let secret = "q\"u\\o'te-unit";
+        add(secret);
+        let json = serde_json::to_string(&serde_json::json!({ "pw": secret })).unwrap();
+        assert_eq!(redact(&json), r#"{"pw":"***"}"#);
+        assert_eq!(redact(&format!("{secret:?}")), "\"***\"");
+        assert_eq!(redact(&crate::quote::quote(secret)), "'***'");
+    }
+
+    #[test]
+    fn multi_line_secrets_are_redacted_whole_and_line_by_line() {
+        add("  first-line-unit\n{\nsecond-line-unit\n");
+        assert_eq!(redact("a first-line-unit b"), "a *** b");
+        assert_eq!(redact("x second-line-unit"), "x ***");
+        assert_eq!(redact("{ kept }"), "{ kept }");
+        assert_eq!(redact("first-line-unit\n{\nsecond-line-unit"), "***");
+    }
+
+    #[test]
+    fn json_values_are_redacted_before_serializing() {
+        add("js\"on\nsecret-unit");
+        add("4242424242");
+        let value = serde_json::json!({
+            "js\"on\nsecret-unit": ["js\"on\nsecret-unit", 4242424242_i64, 7, null, true],
+        });
+        assert_eq!(
+            redact_json(&value),
+            serde_json::json!({ "***": ["***", "***", 7, null, true] })
+        );
     }
 }
