@@ -166,7 +166,10 @@ impl Journal {
     /// the run still stops.
     pub fn check(&self) -> RhaiResult<()> {
         match &self.lock().broken {
-            Some(reason) => Err(Abort::failed(reason.clone(), Some(HINT.into()))),
+            Some(reason) => Err(Abort::failed(
+                format!("{reason}; the run stopped before its next action"),
+                Some(HINT.into()),
+            )),
             None => Ok(()),
         }
     }

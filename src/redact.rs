@@ -36,9 +36,9 @@ pub fn add(value: &str) {
 
 /// How `secret` can appear in text: as it is; without surrounding
 /// whitespace (a value read from a file ends in a newline); line by line;
-/// and each of those escaped inside a JSON or Rust/Rhai string literal
-/// (error texts, SDK logs, a printed map) or inside a single-quoted shell
-/// word (`quote()`).
+/// and each of those escaped inside a JSON, Rust/Rhai or byte string literal
+/// (error texts, a printed map, the SDK's trace logs of HTTP bodies) or
+/// inside a single-quoted shell word (`quote()`).
 fn forms(secret: &str) -> Vec<String> {
     let trimmed = secret.trim();
     let mut plain = vec![secret.to_string()];
@@ -58,6 +58,7 @@ fn forms(secret: &str) -> Vec<String> {
     for form in plain {
         all.push(json_escaped(&form));
         all.push(debug_escaped(&form));
+        all.push(bytes_escaped(&form));
         all.push(form.replace('\'', r"'\''"));
         all.push(form);
     }
@@ -80,6 +81,23 @@ fn debug_escaped(text: &str) -> String {
         .and_then(|q| q.strip_suffix('"'))
         .unwrap_or_default()
         .to_string()
+}
+
+/// As a byte string's Debug shows it (`b"..."`): printable ASCII as is,
+/// every other byte as `\xNN`.
+fn bytes_escaped(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'\n' => r"\n".to_string(),
+            b'\r' => r"\r".to_string(),
+            b'\t' => r"\t".to_string(),
+            b'"' => r#"\""#.to_string(),
+            b'\\' => r"\\".to_string(),
+            0 => r"\0".to_string(),
+            0x20..=0x7e => char::from(b).to_string(),
+            other => format!("\\x{other:02x}"),
+        })
+        .collect()
 }
 
 /// The current forms of every secret, rebuilt after a secret was added.
@@ -181,6 +199,9 @@ mod tests {
         assert_eq!(redact(&json), r#"{"pw":"***"}"#);
         assert_eq!(redact(&format!("{secret:?}")), "\"***\"");
         assert_eq!(redact(&crate::quote::quote(secret)), "'***'");
+        add("bytes-ünit\t\"");
+        let body = r#"b"<v>bytes-\xc3\xbcnit\t\"</v>""#;
+        assert_eq!(redact(body), r#"b"<v>***</v>""#);
     }
 
     #[test]

@@ -391,3 +391,52 @@ fn journal_files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+#[test]
+fn a_read_only_journal_stops_remote_commands_too_even_with_warn() {
+    let lab_dir = std::path::PathBuf::from(common::lab::lab().var("OPSH_LAB_DIR"));
+    let (state_guard, state) = state_dir();
+    let _read_only = Tmpfs::mount(&state_guard.path().join("opsh/journal"), "ro");
+    let marker = common::lab::unique("journal-ro");
+    for script in [
+        format!(
+            "ssh::connect(\"lab-1\").run(\"touch {marker}\", #{{ warn: true }});\nprint(\"after\");\n"
+        ),
+        format!(
+            "ssh::group([\"lab-1\", \"lab-2\"]).run(\"touch {marker}\", #{{ warn: true }});\nprint(\"after\");\n"
+        ),
+    ] {
+        Test::new()
+            .lab()
+            .env("XDG_STATE_HOME", &state)
+            .file("r.rhai", &script)
+            .args(&["run", "r.rhai"])
+            .run()
+            .code(1)
+            .stdout_lacks("after")
+            .stderr_has("Read-only file system")
+            .stderr_has("--no-journal");
+        for host in ["lab-1", "lab-2"] {
+            let made = lab_dir.join("hosts").join(host).join("home").join(&marker);
+            assert!(!made.exists(), "{host} ran the command unjournaled");
+        }
+    }
+    // The same command without a journal does reach the host.
+    Test::new()
+        .lab()
+        .env("XDG_STATE_HOME", &state)
+        .file(
+            "r.rhai",
+            &format!("ssh::connect(\"lab-1\").run(\"touch {marker}\");\n"),
+        )
+        .args(&["run", "r.rhai", "--no-journal"])
+        .run()
+        .code(0);
+    let made = lab_dir.join("hosts/lab-1/home").join(&marker);
+    assert!(
+        made.exists(),
+        "{} is not where lab-1's home is",
+        made.display()
+    );
+    std::fs::remove_file(made).expect("remove the marker");
+}
