@@ -264,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn structures_are_rendered_with_secrets_hidden() {
+        let secret = "out\"put\\unit\nrendered-line";
+        crate::redact::add(secret);
+        let mut map = rhai::Map::new();
+        map.insert(secret.into(), Dynamic::from(vec![Dynamic::from(secret)]));
+        let value = Dynamic::from(map);
+        let text = render_text(&value).unwrap_or_default();
+        assert_eq!(text, "{\n  \"***\": [\n    \"***\"\n  ]\n}");
+        let json = crate::redact::redact_json(&to_json(&value));
+        assert_eq!(json, serde_json::json!({ "***": ["***"] }));
+    }
+
+    #[test]
     fn unit_renders_nothing() {
         assert_eq!(render_text(&Dynamic::UNIT), None);
         assert_eq!(render_text(&Dynamic::from("hi")).as_deref(), Some("hi"));

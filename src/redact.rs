@@ -3,7 +3,7 @@
 //! process-wide because log lines need it too, before and outside any run.
 
 use std::io::Write;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
@@ -21,7 +21,7 @@ static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 /// Every text form of every secret, longest first, with the number of
 /// secrets it was built from: secrets are only ever added, so a different
 /// count means the forms are stale.
-static FORMS: RwLock<(usize, Vec<String>)> = RwLock::new((0, Vec::new()));
+static FORMS: RwLock<(usize, Option<Arc<Vec<String>>>)> = RwLock::new((0, None));
 
 pub fn add(value: &str) {
     if value.is_empty() {
@@ -101,28 +101,35 @@ fn bytes_escaped(text: &str) -> String {
 }
 
 /// The current forms of every secret, rebuilt after a secret was added.
-fn current_forms() -> Vec<String> {
+fn current_forms() -> Arc<Vec<String>> {
     let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
     {
         let cached = FORMS.read().unwrap_or_else(|p| p.into_inner());
-        if cached.0 == secrets.len() {
-            return cached.1.clone();
+        if let (count, Some(forms)) = &*cached
+            && *count == secrets.len()
+        {
+            return forms.clone();
         }
     }
     let mut all: Vec<String> = secrets.iter().flat_map(|s| forms(s)).collect();
     all.retain(|form| !form.is_empty());
     all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     all.dedup();
+    let all = Arc::new(all);
     let mut cached = FORMS.write().unwrap_or_else(|p| p.into_inner());
-    *cached = (secrets.len(), all.clone());
+    *cached = (secrets.len(), Some(all.clone()));
     all
 }
 
 /// `text` with every known secret, in any of its forms, replaced by `***`.
 pub fn redact(text: &str) -> String {
-    current_forms().iter().fold(text.to_string(), |text, form| {
-        text.replace(form.as_str(), REDACTED)
-    })
+    let mut text = text.to_string();
+    for form in current_forms().iter() {
+        if text.contains(form.as_str()) {
+            text = text.replace(form.as_str(), REDACTED);
+        }
+    }
+    text
 }
 
 /// `value` with secrets hidden in every string, map key and number, to be
