@@ -283,11 +283,10 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
             let run = Run::load(&find(wanted)?)?;
             if teardown {
                 print!("{}", teardown_runbook(&run));
-                Ok(())
             } else {
                 show_run(session, &run);
-                Ok(())
             }
+            Ok(())
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Dry-run plans and the run journal, with local commands (the cloud and SSH
+//! Dry-run plans and the run journal: write-ahead lines, in-flight and
+//! unreadable entries, a journal that cannot be written (read-only, full)
+//! and `--no-journal`, mostly with local commands (the cloud and SSH
 //! actions are covered in their own test files).
 
 mod common;
