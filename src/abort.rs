@@ -1,5 +1,5 @@
 //! Reasons a runbook stops that `try`/`catch` must not swallow: a declined
-//! confirmation and Ctrl-C. They travel as Rhai's uncatchable
+//! confirmation, Ctrl-C, and a journal that can no longer be written. They travel as Rhai's uncatchable
 //! `ErrorTerminated`, carrying this token.
 
 use rhai::{Dynamic, EvalAltResult, Position};
@@ -8,6 +8,8 @@ use rhai::{Dynamic, EvalAltResult, Position};
 pub enum Kind {
     Declined,
     Interrupted,
+    /// Going on would be unsafe (exit 1).
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -21,6 +23,15 @@ impl Abort {
     pub fn declined(message: impl Into<String>, hint: Option<String>) -> Box<EvalAltResult> {
         Self {
             kind: Kind::Declined,
+            message: message.into(),
+            hint,
+        }
+        .into_error()
+    }
+
+    pub fn failed(message: impl Into<String>, hint: Option<String>) -> Box<EvalAltResult> {
+        Self {
+            kind: Kind::Failed,
             message: message.into(),
             hint,
         }

@@ -153,6 +153,9 @@ pub struct CommonArgs {
     /// Stop a runbook after this many script operations (0 = no limit)
     #[arg(long, global = true, value_name = "N")]
     pub max_operations: Option<u64>,
+    /// Run without a journal (otherwise a journal that cannot be written stops the run)
+    #[arg(long, global = true)]
+    pub no_journal: bool,
     /// Output format for results, listings and errors
     #[arg(long, global = true, value_enum)]
     pub output: Option<OutputFormat>,

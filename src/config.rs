@@ -85,6 +85,8 @@ pub struct Settings {
     pub vars: BTreeMap<String, String>,
     pub yes: bool,
     pub dry_run: bool,
+    /// Keep a journal of the run's actions (`--no-journal` turns it off).
+    pub journal: bool,
     pub output: OutputFormat,
     pub max_operations: u64,
     pub aws: AwsSettings,
@@ -144,6 +146,7 @@ impl Settings {
             vars,
             yes: args.yes,
             dry_run: args.dry_run,
+            journal: !args.no_journal,
             output: args.output.or(file.output).unwrap_or_default(),
             max_operations: args
                 .max_operations

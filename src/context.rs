@@ -28,10 +28,10 @@ impl Context {
         Arc::new(Self {
             terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             ssh: crate::ssh_session::Pool::new(&settings.ssh),
+            journal: Journal::new(settings.journal),
             settings,
             runtime,
             output,
-            journal: Journal::new(),
             used_vars: Mutex::new(BTreeSet::new()),
         })
     }

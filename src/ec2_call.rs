@@ -77,7 +77,7 @@ impl<'a> Ec2<'a> {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let planned = target.contains(PLANNED) || args.to_string().contains(PLANNED);
-        let act = self.ctx.act(call, target, args);
+        let act = self.ctx.act(call, target, args)?;
         if act.dry_run() {
             if planned {
                 return Ok(None);

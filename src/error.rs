@@ -152,6 +152,7 @@ impl Error {
                     return match abort.kind {
                         crate::abort::Kind::Declined => Self::Declined(diag),
                         crate::abort::Kind::Interrupted => Self::Interrupted(diag),
+                        crate::abort::Kind::Failed => Self::Failed(diag),
                     };
                 }
                 None => "the runbook was stopped".to_string(),

@@ -251,6 +251,7 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
         }
     };
     drop(tracker);
+    ctx.journal.check()?;
     let failures: Vec<(String, String)> = outcomes
         .iter()
         .filter_map(|o| o.failure.clone().map(|f| (o.result.host.clone(), f)))

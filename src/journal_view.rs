@@ -1,21 +1,86 @@
 //! `opsh journal`: the runs on record, one run's actions and what it
-//! created, and a teardown runbook for it.
+//! created, and a teardown runbook for it. Actions without an outcome (the
+//! run was killed, or is still going) and lines that cannot be read are
+//! shown as such, never dropped.
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cli::OutputFormat;
 use crate::engine::Session;
 use crate::error::{Error, Result};
-use crate::journal::{Entry, RunHeader, journal_dir};
+use crate::journal::{Line, Outcome, RunHeader, Step, journal_dir};
 use crate::stdout::outln;
 
 const RECENT_RUNS: usize = 20;
+/// How much of an unreadable line is quoted.
+const QUOTED_CHARS: usize = 80;
+/// How many unreadable lines the list of runs names per run.
+const NAMED_LINES: usize = 3;
+const IN_FLIGHT: &str = "in flight / unknown outcome";
+
+/// One action: its start, and its outcome once that was written.
+struct Action {
+    step: Step,
+    outcome: Option<Outcome>,
+}
+
+/// A line that is not journal JSON: cut short by a crash or a full disk,
+/// or edited by hand.
+struct Unreadable {
+    line: usize,
+    error: String,
+    text: String,
+}
 
 struct Run {
+    path: PathBuf,
     header: RunHeader,
-    entries: Vec<Entry>,
+    actions: Vec<Action>,
+    unreadable: Vec<Unreadable>,
+}
+
+/// A whole action on one line, as journals were written before they were
+/// write-ahead.
+#[derive(Deserialize)]
+struct OneLineEntry {
+    n: usize,
+    action: String,
+    target: String,
+    #[serde(default)]
+    args: Value,
+    #[serde(default)]
+    result: Value,
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    at: String,
+    duration_ms: u64,
+}
+
+impl From<OneLineEntry> for Action {
+    fn from(e: OneLineEntry) -> Self {
+        Self {
+            step: Step {
+                n: e.n,
+                action: e.action.clone(),
+                target: e.target,
+                args: e.args,
+                at: e.at.clone(),
+            },
+            outcome: Some(Outcome {
+                n: e.n,
+                action: e.action,
+                ok: e.ok,
+                result: e.result,
+                error: e.error,
+                at: e.at,
+                duration_ms: e.duration_ms,
+            }),
+        }
+    }
 }
 
 /// A resource an action created or removed, as actions report them in
@@ -28,8 +93,8 @@ struct Resource {
     parent: Option<String>,
 }
 
-fn resources(entry: &Entry, field: &str) -> Vec<Resource> {
-    entry.result[field]
+fn resources(outcome: &Outcome, field: &str) -> Vec<Resource> {
+    outcome.result[field]
         .as_array()
         .map(|items| {
             items
@@ -46,38 +111,123 @@ fn resources(entry: &Entry, field: &str) -> Vec<Resource> {
         .unwrap_or_default()
 }
 
+impl Action {
+    fn state(&self) -> &'static str {
+        match &self.outcome {
+            Some(o) if o.ok => "ok",
+            Some(_) => "failed",
+            None => "in_flight",
+        }
+    }
+}
+
 impl Run {
     fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-        let header: RunHeader = lines
-            .next()
-            .and_then(|l| serde_json::from_str(l).ok())
-            .ok_or_else(|| Error::usage(format!("{}: not an opsh journal", path.display())))?;
-        // A line cut short by a crash is skipped, not fatal.
-        let entries = lines.filter_map(|l| serde_json::from_str(l).ok()).collect();
-        Ok(Self { header, entries })
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i.saturating_add(1), l))
+            .filter(|(_, l)| !l.trim().is_empty());
+        let header: RunHeader = match lines.next() {
+            Some((_, first)) => serde_json::from_str(first).map_err(|e| {
+                Error::usage(format!("{}:1: not an opsh journal ({e})", path.display()))
+            })?,
+            None => {
+                return Err(Error::usage(format!(
+                    "{}: an empty journal file",
+                    path.display()
+                )));
+            }
+        };
+        let mut run = Self {
+            path: path.to_path_buf(),
+            header,
+            actions: Vec::new(),
+            unreadable: Vec::new(),
+        };
+        for (number, line) in lines {
+            if let Err(error) = run.read_line(line) {
+                run.unreadable.push(Unreadable {
+                    line: number,
+                    error,
+                    text: shorten(line, QUOTED_CHARS),
+                });
+            }
+        }
+        Ok(run)
+    }
+
+    fn read_line(&mut self, line: &str) -> std::result::Result<(), String> {
+        let parsed = serde_json::from_str::<Line>(line).map_err(|e| within_line(&e));
+        match parsed {
+            Ok(Line::Started(step)) => {
+                self.actions.push(Action {
+                    step,
+                    outcome: None,
+                });
+                Ok(())
+            }
+            Ok(Line::Finished(outcome)) => {
+                let n = outcome.n;
+                match self.actions.iter_mut().rev().find(|a| a.step.n == n) {
+                    Some(action) if action.outcome.is_none() => {
+                        action.outcome = Some(outcome);
+                        Ok(())
+                    }
+                    Some(_) => Err(format!("a second outcome for action {n}")),
+                    None => Err(format!(
+                        "the outcome of action {n}, whose start is not on record"
+                    )),
+                }
+            }
+            Err(error) => match serde_json::from_str::<OneLineEntry>(line) {
+                Ok(entry) => {
+                    self.actions.push(entry.into());
+                    Ok(())
+                }
+                Err(_) => Err(error),
+            },
+        }
+    }
+
+    fn count(&self, state: &str) -> usize {
+        self.actions.iter().filter(|a| a.state() == state).count()
+    }
+
+    fn in_flight(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.outcome.is_none())
     }
 
     /// What the run created and did not itself remove, in creation order.
     fn left_behind(&self) -> Vec<Resource> {
-        let removed: Vec<Resource> = self
-            .entries
-            .iter()
-            .flat_map(|e| resources(e, "removed"))
-            .collect();
+        let outcomes = || self.actions.iter().filter_map(|a| a.outcome.as_ref());
+        let removed: Vec<Resource> = outcomes().flat_map(|o| resources(o, "removed")).collect();
         let mut left: Vec<Resource> = Vec::new();
-        for resource in self
-            .entries
-            .iter()
-            .filter(|e| e.ok)
-            .flat_map(|e| resources(e, "created"))
+        for resource in outcomes()
+            .filter(|o| o.ok)
+            .flat_map(|o| resources(o, "created"))
         {
             if !removed.contains(&resource) && !left.contains(&resource) {
                 left.push(resource);
             }
         }
         left
+    }
+
+    fn location(&self, line: usize) -> String {
+        format!("{}:{line}", self.path.display())
+    }
+}
+
+/// A parse error placed within its line: the file's line number is shown
+/// beside it, serde's "line 1" would only confuse.
+fn within_line(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => format!("{message} (column {})", error.column()),
+        None => text,
     }
 }
 
@@ -128,49 +278,111 @@ fn find(wanted: &str) -> Result<PathBuf> {
 }
 
 pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> {
-    let json = session.ctx.output.format() == OutputFormat::Json;
-    let Some(wanted) = run else {
-        let runs: Vec<Run> = run_files()?
-            .iter()
-            .take(RECENT_RUNS)
-            .filter_map(|p| Run::load(p).ok())
-            .collect();
-        if json {
-            session
-                .ctx
-                .output
-                .json(&Value::Array(runs.iter().map(summary).collect()));
-        } else if runs.is_empty() {
-            eprintln!("no runs are on record yet");
-        } else {
-            let mut table = comfy_table::Table::new();
-            table
-                .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
-                .set_header(["run", "started", "runbook", "function", "actions", "failed"]);
-            for run in &runs {
-                table.add_row([
-                    run.header.run.clone(),
-                    run.header.started.clone(),
-                    run.header.runbook.clone(),
-                    run.header.function.clone().unwrap_or_default(),
-                    run.entries.len().to_string(),
-                    run.entries.iter().filter(|e| !e.ok).count().to_string(),
-                ]);
+    match run {
+        None => list(session),
+        Some(wanted) => {
+            let run = Run::load(&find(wanted)?)?;
+            if teardown {
+                crate::stdout::write(&teardown_runbook(&run));
+            } else {
+                show_run(session, &run);
             }
-            outln!("{table}");
+            Ok(())
         }
-        return Ok(());
-    };
-    let run = Run::load(&find(wanted)?)?;
-    if teardown {
-        crate::stdout::write(&teardown_runbook(&run));
+    }
+}
+
+/// The recent runs, newest first; a file that is not a journal is named,
+/// not skipped.
+fn list(session: &Session) -> Result<()> {
+    let output = &session.ctx.output;
+    let mut runs = Vec::new();
+    for path in run_files()?.iter().take(RECENT_RUNS) {
+        match Run::load(path) {
+            Ok(run) => runs.push(run),
+            Err(err) => output.warn(&format!("unreadable: {}", render(&err))),
+        }
+    }
+    for run in runs.iter().filter(|r| !r.unreadable.is_empty()) {
+        let mut named: Vec<String> = run
+            .unreadable
+            .iter()
+            .take(NAMED_LINES)
+            .map(|u| run.location(u.line))
+            .collect();
+        if run.unreadable.len() > NAMED_LINES {
+            named.push(format!("{} more", run.unreadable.len() - NAMED_LINES));
+        }
+        output.warn(&format!(
+            "run {} has {} unreadable line(s): {} (`opsh journal {}` shows them)",
+            run.header.run,
+            run.unreadable.len(),
+            named.join(", "),
+            run.header.run
+        ));
+    }
+    if output.format() == OutputFormat::Json {
+        output.json(&Value::Array(runs.iter().map(summary).collect()));
         return Ok(());
     }
-    if json {
-        let mut doc = summary(&run);
-        doc["entries"] = serde_json::to_value(&run.entries).unwrap_or_default();
-        session.ctx.output.json(&doc);
+    if runs.is_empty() {
+        eprintln!("no runs are on record yet");
         return Ok(());
+    }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_header([
+            "run",
+            "started",
+            "runbook",
+            "function",
+            "actions",
+            "failed",
+            "in flight",
+            "unreadable",
+        ]);
+    for run in &runs {
+        table.add_row([
+            run.header.run.clone(),
+            run.header.started.clone(),
+            run.header.runbook.clone(),
+            run.header.function.clone().unwrap_or_default(),
+            run.actions.len().to_string(),
+            run.count("failed").to_string(),
+            run.count("in_flight").to_string(),
+            run.unreadable.len().to_string(),
+        ]);
+    }
+    outln!("{table}");
+    Ok(())
+}
+
+fn render(err: &Error) -> String {
+    match err {
+        Error::Usage(message) => message.clone(),
+        other => other.render(&Default::default()).trim().to_string(),
+    }
+}
+
+fn show_run(session: &Session, run: &Run) {
+    if session.ctx.output.format() == OutputFormat::Json {
+        let mut doc = summary(run);
+        doc["entries"] = run.actions.iter().map(entry_json).collect();
+        doc["unreadable"] = run
+            .unreadable
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "file": run.path.display().to_string(),
+                    "line": u.line,
+                    "error": u.error,
+                    "text": u.text,
+                })
+            })
+            .collect();
+        session.ctx.output.json(&doc);
+        return;
     }
     outln!(
         "run {} — {} {} — started {} by {}",
@@ -184,23 +396,41 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
     table
         .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
         .set_header(["#", "action", "target", "arguments", "ok", "ms", "result"]);
-    for e in &run.entries {
-        let outcome = match &e.error {
-            Some(error) => error.lines().next().unwrap_or_default().to_string(),
-            None if e.result.is_null() => String::new(),
-            None => e.result.to_string(),
+    for a in &run.actions {
+        let (ok, ms, outcome) = match &a.outcome {
+            Some(o) => (
+                if o.ok { "yes" } else { "NO" },
+                o.duration_ms.to_string(),
+                match &o.error {
+                    Some(error) => error.lines().next().unwrap_or_default().to_string(),
+                    None if o.result.is_null() => String::new(),
+                    None => o.result.to_string(),
+                },
+            ),
+            None => ("?", String::new(), IN_FLIGHT.to_string()),
         };
         table.add_row([
-            e.n.to_string(),
-            e.action.clone(),
-            e.target.clone(),
-            shorten(&e.args.to_string(), 60),
-            if e.ok { "yes" } else { "NO" }.to_string(),
-            e.duration_ms.to_string(),
+            a.step.n.to_string(),
+            a.step.action.clone(),
+            a.step.target.clone(),
+            shorten(&a.step.args.to_string(), 60),
+            ok.to_string(),
+            ms,
             outcome,
         ]);
     }
     outln!("{table}");
+    let in_flight: Vec<&Action> = run.in_flight().collect();
+    if !in_flight.is_empty() {
+        outln!(
+            "{IN_FLIGHT}: {} action(s) started and have no outcome on record (the run was killed, or is still going); \
+             check what they did:",
+            in_flight.len()
+        );
+        for a in in_flight {
+            outln!("  {}. {} {}", a.step.n, a.step.action, a.step.target);
+        }
+    }
     let left = run.left_behind();
     if !left.is_empty() {
         outln!("created and still there (as far as this run knows):");
@@ -208,7 +438,29 @@ pub fn show(session: &Session, run: Option<&str>, teardown: bool) -> Result<()> 
             outln!("  {} {}", r.kind, r.id);
         }
     }
-    Ok(())
+    if !run.unreadable.is_empty() {
+        outln!("unreadable lines (cut short by a crash or a full disk, or edited):");
+        for u in &run.unreadable {
+            outln!("  {}: {}: {}", run.location(u.line), u.error, u.text);
+        }
+    }
+}
+
+fn entry_json(a: &Action) -> Value {
+    let o = a.outcome.as_ref();
+    serde_json::json!({
+        "n": a.step.n,
+        "action": a.step.action,
+        "target": a.step.target,
+        "args": a.step.args,
+        "at": a.step.at,
+        "state": a.state(),
+        "ok": o.map(|o| o.ok),
+        "result": o.map_or(Value::Null, |o| o.result.clone()),
+        "error": o.and_then(|o| o.error.clone()),
+        "finished": o.map(|o| o.at.clone()),
+        "duration_ms": o.map(|o| o.duration_ms),
+    })
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -226,14 +478,25 @@ fn summary(run: &Run) -> Value {
         "function": run.header.function,
         "started": run.header.started,
         "user": run.header.user,
-        "actions": run.entries.len(),
-        "failed": run.entries.iter().filter(|e| !e.ok).count(),
+        "file": run.path.display().to_string(),
+        "actions": run.actions.len(),
+        "failed": run.count("failed"),
+        "in_flight": run.count("in_flight"),
+        "unreadable": run.unreadable.len(),
         "created": run.left_behind().iter().map(|r| serde_json::json!({"type": r.kind, "id": r.id})).collect::<Vec<_>>(),
     })
 }
 
+/// One line of the teardown runbook's comments: journal text may hold
+/// anything, a line break included.
+fn comment(text: &str) -> String {
+    format!("// {}\n", text.replace(['\n', '\r'], " "))
+}
+
 /// A runbook that removes what `run` created, newest first so dependants
 /// (an address on an instance, a rule on a group) go before what they use.
+/// Actions that were in flight may have created something the journal
+/// cannot name: the runbook lists them and warns when it runs.
 fn teardown_runbook(run: &Run) -> String {
     let mut out = format!(
         "// Removes what run {} ({} {}) created.\n// Generated by `opsh journal {} --teardown`; review it, then: opsh run FILE\n\n",
@@ -242,6 +505,27 @@ fn teardown_runbook(run: &Run) -> String {
         run.header.function.as_deref().unwrap_or(""),
         run.header.run
     );
+    let in_flight: Vec<&Action> = run.in_flight().collect();
+    if !in_flight.is_empty() {
+        out += &comment(&format!(
+            "{IN_FLIGHT}: these actions started and have no outcome on record; what they created, if anything, is not listed below:"
+        ));
+        for a in &in_flight {
+            out += &comment(&format!(
+                "  {}. {} {} {}",
+                a.step.n, a.step.action, a.step.target, a.step.args
+            ));
+        }
+        let numbers: Vec<String> = in_flight.iter().map(|a| a.step.n.to_string()).collect();
+        out += &format!(
+            "warn({:?});\n\n",
+            format!(
+                "run {}: action(s) {} were in flight (unknown outcome) and may have created resources this teardown does not remove; see its comments",
+                run.header.run,
+                numbers.join(", ")
+            )
+        );
+    }
     let left = run.left_behind();
     if left.is_empty() {
         out += "info(\"that run left nothing to remove\");\n";
@@ -259,9 +543,11 @@ fn teardown_runbook(run: &Run) -> String {
             "key_pair" => format!("ec2::delete_key_pair({id});\n"),
             "object" => match &r.parent {
                 Some(bucket) => format!("s3::delete({bucket:?}, {id});\n"),
-                None => format!("// object {id}: its bucket is not on record\n"),
+                None => comment(&format!("object {id}: its bucket is not on record")),
             },
-            other => format!("// {other} {id}: opsh cannot remove this kind by itself\n"),
+            other => comment(&format!(
+                "{other} {id}: opsh cannot remove this kind by itself"
+            )),
         };
     }
     out
@@ -271,23 +557,9 @@ fn teardown_runbook(run: &Run) -> String {
 mod tests {
     use super::*;
 
-    fn entry(n: usize, action: &str, result: Value) -> Entry {
-        Entry {
-            n,
-            action: action.into(),
-            target: String::new(),
-            args: Value::Null,
-            result,
-            ok: true,
-            error: None,
-            at: String::new(),
-            duration_ms: 0,
-        }
-    }
-
-    #[test]
-    fn teardown_skips_what_the_run_removed_and_goes_newest_first() {
-        let run = Run {
+    fn run_of(lines: &[&str]) -> Run {
+        let mut run = Run {
+            path: PathBuf::from("r1.jsonl"),
             header: RunHeader {
                 run: "r1".into(),
                 runbook: "x.rhai".into(),
@@ -295,29 +567,57 @@ mod tests {
                 started: String::new(),
                 user: String::new(),
             },
-            entries: vec![
-                entry(
-                    1,
-                    "ec2::ensure_security_group",
-                    serde_json::json!({"created": [{"type": "security_group", "id": "sg-1"}]}),
-                ),
-                entry(
-                    2,
-                    "ec2::launch",
-                    serde_json::json!({"created": [{"type": "instance", "id": "i-1"}, {"type": "instance", "id": "i-2"}]}),
-                ),
-                entry(
-                    3,
-                    "s3::put",
-                    serde_json::json!({"created": [{"type": "object", "id": "k", "bucket": "b"}]}),
-                ),
-                entry(
-                    4,
-                    "ec2::terminate",
-                    serde_json::json!({"removed": [{"type": "instance", "id": "i-2"}]}),
-                ),
-            ],
+            actions: Vec::new(),
+            unreadable: Vec::new(),
         };
+        for (i, line) in lines.iter().enumerate() {
+            if let Err(error) = run.read_line(line) {
+                run.unreadable.push(Unreadable {
+                    line: i + 2,
+                    error,
+                    text: line.to_string(),
+                });
+            }
+        }
+        run
+    }
+
+    fn started(n: usize, action: &str) -> String {
+        serde_json::json!({"phase": "started", "n": n, "action": action, "target": "t", "args": {}, "at": ""})
+            .to_string()
+    }
+
+    fn finished(n: usize, action: &str, result: Value) -> String {
+        serde_json::json!({"phase": "finished", "n": n, "action": action, "ok": true, "result": result, "at": "", "duration_ms": 1})
+            .to_string()
+    }
+
+    #[test]
+    fn teardown_skips_what_the_run_removed_and_goes_newest_first() {
+        let lines = [
+            started(1, "ec2::ensure_security_group"),
+            finished(
+                1,
+                "ec2::ensure_security_group",
+                serde_json::json!({"created": [{"type": "security_group", "id": "sg-1"}]}),
+            ),
+            started(2, "ec2::launch"),
+            started(3, "s3::put"),
+            finished(
+                2,
+                "ec2::launch",
+                serde_json::json!({"created": [{"type": "instance", "id": "i-1"}, {"type": "instance", "id": "i-2"}]}),
+            ),
+            finished(
+                3,
+                "s3::put",
+                serde_json::json!({"created": [{"type": "object", "id": "k", "bucket": "b"}]}),
+            ),
+            // Written by opsh before the journal was write-ahead.
+            r#"{"n":4,"action":"ec2::terminate","target":"i-2","args":null,"result":{"removed":[{"type":"instance","id":"i-2"}]},"ok":true,"at":"","duration_ms":3}"#.to_string(),
+        ];
+        let run = run_of(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(run.unreadable.is_empty());
         let text = teardown_runbook(&run);
         let body: Vec<&str> = text
             .lines()
@@ -330,6 +630,27 @@ mod tests {
                 "ec2::terminate(\"i-1\");",
                 "ec2::delete_security_group(\"sg-1\");"
             ]
+        );
+    }
+
+    #[test]
+    fn in_flight_and_unreadable_lines_are_kept() {
+        let lines = [
+            started(1, "ec2::launch"),
+            "{\"phase\":\"finished\",\"n\":1,\"act".to_string(),
+            finished(7, "s3::put", Value::Null),
+        ];
+        let run = run_of(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(run.count("in_flight"), 1);
+        assert_eq!(run.unreadable.len(), 2);
+        assert_eq!(run.unreadable[0].line, 3);
+        assert!(run.unreadable[1].error.contains("action 7"));
+        let text = teardown_runbook(&run);
+        assert!(text.contains("// in flight / unknown outcome"), "{text}");
+        assert!(text.contains("//   1. ec2::launch t {}"), "{text}");
+        assert!(
+            text.contains("warn(\"run r1: action(s) 1 were in flight"),
+            "{text}"
         );
     }
 }

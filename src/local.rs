@@ -60,7 +60,7 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     if let Some(cwd) = opts.string("cwd")? {
         command.current_dir(cwd);
     }
-    let act = ctx.act("local::run", ORIGIN, serde_json::json!({ "command": cmd }));
+    let act = ctx.act("local::run", ORIGIN, serde_json::json!({ "command": cmd }))?;
     if act.dry_run() {
         return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
     }

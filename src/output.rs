@@ -45,7 +45,11 @@ impl Output {
     }
 
     fn write(&self, to_stderr: bool, text: &str) {
-        let text = self.redact(text);
+        self.write_redacted(to_stderr, &self.redact(text));
+    }
+
+    /// Write `text` that secrets were already taken out of.
+    fn write_redacted(&self, to_stderr: bool, text: &str) {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // A closed pipe (e.g. `| head`) must not kill the runbook mid-action.
         let emit = || {
@@ -93,10 +97,7 @@ impl Output {
     /// A final result (the return value of `opsh run FILE FUNCTION`).
     pub fn value(&self, value: &Dynamic) {
         match self.format {
-            OutputFormat::Json => {
-                let json = serde_json::to_string_pretty(&to_json(value)).unwrap_or_default();
-                self.write(false, &json);
-            }
+            OutputFormat::Json => self.json(&to_json(value)),
             OutputFormat::Text => {
                 if let Some(text) = render_text(value) {
                     self.write(false, &text);
@@ -105,11 +106,14 @@ impl Output {
         }
     }
 
-    /// A JSON document for stdout (listings, check results).
+    /// A JSON document for stdout (listings, check results). Secrets are
+    /// taken out of the values, before escaping would disguise them; the
+    /// document stays valid JSON.
     pub fn json(&self, value: &serde_json::Value) {
-        self.write(
+        let value = crate::redact::redact_json(value);
+        self.write_redacted(
             false,
-            &serde_json::to_string_pretty(value).unwrap_or_default(),
+            &serde_json::to_string_pretty(&value).unwrap_or_default(),
         );
     }
 }
@@ -165,15 +169,24 @@ fn table(items: &[Dynamic]) -> Option<String> {
     table
         .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
         .set_header(header);
+    // A cell wraps its text over several lines, which would split a secret.
     for row in rows {
-        table.add_row(row.into_iter().map(|(_, value)| value));
+        table.add_row(
+            row.into_iter()
+                .map(|(_, value)| crate::redact::redact(&value)),
+        );
     }
     Some(table.to_string())
 }
 
-/// How a value reads in text mode: strings as they are, `()` not at all,
-/// lists of records as tables, anything else structured as indented JSON.
+/// How a value reads in text mode, secrets hidden: strings as they are,
+/// `()` not at all, lists of records as tables, anything else structured as
+/// indented JSON.
 pub fn render_text(value: &Dynamic) -> Option<String> {
+    unredacted_text(value).map(|text| crate::redact::redact(&text))
+}
+
+fn unredacted_text(value: &Dynamic) -> Option<String> {
     if value.is_unit() {
         return None;
     }
@@ -190,8 +203,8 @@ pub fn render_text(value: &Dynamic) -> Option<String> {
         return Some(table);
     }
     match to_json(value) {
-        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-            serde_json::to_string_pretty(&to_json(value)).ok()
+        json @ (serde_json::Value::Array(_) | serde_json::Value::Object(_)) => {
+            serde_json::to_string_pretty(&crate::redact::redact_json(&json)).ok()
         }
         _ => Some(value.to_string()),
     }
@@ -248,6 +261,19 @@ mod tests {
         );
         let json = to_json(&Dynamic::from(map));
         assert_eq!(json, serde_json::json!({"n": 3, "list": ["a", true]}));
+    }
+
+    #[test]
+    fn structures_are_rendered_with_secrets_hidden() {
+        let secret = "out\"put\\unit\nrendered-line";
+        crate::redact::add(secret);
+        let mut map = rhai::Map::new();
+        map.insert(secret.into(), Dynamic::from(vec![Dynamic::from(secret)]));
+        let value = Dynamic::from(map);
+        let text = render_text(&value).unwrap_or_default();
+        assert_eq!(text, "{\n  \"***\": [\n    \"***\"\n  ]\n}");
+        let json = crate::redact::redact_json(&to_json(&value));
+        assert_eq!(json, serde_json::json!({ "***": ["***"] }));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use rhai::{Array, Dynamic, Map};
 use crate::abort::Abort;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::redact::redact;
 
 pub struct Ask {
     question: String,
@@ -39,7 +40,7 @@ impl Ask {
 
     fn echo(&self, answer: &str, why: &str) {
         let shown = if self.secret { "***" } else { answer };
-        eprintln!("? {} {shown}  ({why})", self.question);
+        say(&format!("? {} {shown}  ({why})", self.question));
     }
 
     fn no_terminal(&self, example: &str) -> Box<rhai::EvalAltResult> {
@@ -108,7 +109,7 @@ pub fn confirm(ctx: &Context, ask: &Ask) -> RhaiResult<bool> {
     // A dry run shows confirmations in the plan and follows the "yes"
     // path, so the plan covers what a confirmed run would do.
     if ctx.settings.dry_run {
-        ctx.act("confirm", &ask.question, serde_json::Value::Null);
+        ctx.act("confirm", &ask.question, serde_json::Value::Null)?;
         return Ok(true);
     }
     let fallback = ask
@@ -228,14 +229,14 @@ pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
             None => Err(ask.no_terminal(&options[0])),
         };
     }
-    eprintln!("? {}", ask.question);
+    say(&format!("? {}", ask.question));
     for (i, option) in options.iter().enumerate() {
         let mark = if fallback.as_deref() == Some(option) {
             " (default)"
         } else {
             ""
         };
-        eprintln!("  {}) {option}{mark}", i + 1);
+        say(&format!("  {}) {option}{mark}", i + 1));
     }
     loop {
         let line = read_line(ctx, "  choice: ", false)?;
@@ -255,9 +256,15 @@ pub fn choose(ctx: &Context, ask: &Ask, options: &Array) -> RhaiResult<String> {
     }
 }
 
+/// A line for the person at the terminal. Questions, answers and choices
+/// are script values: a secret may be among them.
+fn say(text: &str) {
+    eprintln!("{}", redact(text));
+}
+
 /// One line from the terminal; Ctrl-C while waiting stops the runbook.
 fn read_line(ctx: &Context, shown: &str, secret: bool) -> RhaiResult<String> {
-    eprint!("{shown}");
+    eprint!("{}", redact(shown));
     let _ = std::io::stderr().flush();
     let _echo_off = secret.then(EchoOff::new);
     let line = ctx.runtime.block_on(async {
@@ -330,9 +337,9 @@ pub fn confirm_destructive(ctx: &Context, action: &str, targets: &[String]) -> R
         secret: false,
     };
     if targets.len() > 1 {
-        eprintln!("{action}:");
+        say(&format!("{action}:"));
         for target in targets {
-            eprintln!("  - {target}");
+            say(&format!("  - {target}"));
         }
     }
     if confirm(ctx, &ask)? {

@@ -1,35 +1,74 @@
 //! Values that must never be shown — secret prompt answers, `secret()`
-//! values, AWS credentials — and the one function that hides them. It is
+//! values, AWS credentials — and the functions that hide them. It is
 //! process-wide because log lines need it too, before and outside any run.
 
 use std::io::Write;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
 
 pub const REDACTED: &str = "***";
 
+/// A line of a multi-line secret is hidden on its own (output streams line
+/// by line) when it has at least this many characters; shorter lines (`{`,
+/// `}` of a JSON key file) would blank out unrelated output and give little
+/// of the secret away.
+const MIN_LINE_CHARS: usize = 4;
+
 /// Longest first, so a secret containing another is hidden whole.
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Every text form of every secret, longest first, with the number of
+/// secrets it was built from: secrets are only ever added, so a different
+/// count means the forms are stale.
+static FORMS: RwLock<(usize, Option<Arc<Vec<String>>>)> = RwLock::new((0, None));
 
 pub fn add(value: &str) {
     if value.is_empty() {
         return;
     }
-    // A request line, a form body or an error body may carry the value
-    // URL-encoded: all-encoded, with `/` kept (an S3 key in a path, as
-    // Python's `quote` does), or with `+` for a space (form encoding).
-    let forms = [
-        value.to_string(),
-        url_encoded(value, "", "%20"),
-        url_encoded(value, "/", "%20"),
-        url_encoded(value, "", "+"),
-    ];
     let mut secrets = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    for form in forms {
-        if !secrets.contains(&form) {
-            secrets.push(form);
-        }
+    if !secrets.iter().any(|s| s == value) {
+        secrets.push(value.to_string());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// How `secret` can appear in text: as it is; without surrounding
+/// whitespace (a value read from a file ends in a newline); line by line;
+/// and each of those escaped inside a JSON, Rust/Rhai or byte string literal
+/// (error texts, a printed map, the SDK's trace logs of HTTP bodies) or
+/// inside a single-quoted shell word (`quote()`).
+fn forms(secret: &str) -> Vec<String> {
+    let trimmed = secret.trim();
+    let mut plain = vec![secret.to_string()];
+    if !trimmed.is_empty() {
+        plain.push(trimmed.to_string());
+    }
+    if trimmed.contains(['\n', '\r']) {
+        plain.extend(
+            trimmed
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.chars().count() >= MIN_LINE_CHARS)
+                .map(str::to_string),
+        );
+    }
+    let mut all = Vec::new();
+    for form in plain {
+        all.push(json_escaped(&form));
+        all.push(debug_escaped(&form));
+        all.push(bytes_escaped(&form));
+        all.push(form.replace('\'', r"'\''"));
+        // A request line, a form body or an error body may carry the value
+        // URL-encoded: all-encoded, with `/` kept (an S3 key in a path, as
+        // Python's `quote` does), or with `+` for a space (form encoding).
+        all.push(url_encoded(&form, "", "%20"));
+        all.push(url_encoded(&form, "/", "%20"));
+        all.push(url_encoded(&form, "", "+"));
+        all.push(form);
+    }
+    all
 }
 
 /// `value` percent-encoded (uppercase hex) but for RFC 3986's unreserved
@@ -51,12 +90,96 @@ fn url_encoded(value: &str, keep: &str, space: &str) -> String {
     encoded
 }
 
-/// `text` with every known secret replaced by `***`.
-pub fn redact(text: &str) -> String {
+fn json_escaped(text: &str) -> String {
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn debug_escaped(text: &str) -> String {
+    let quoted = format!("{text:?}");
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// As a byte string's Debug shows it (`b"..."`): printable ASCII as is,
+/// every other byte as `\xNN`.
+fn bytes_escaped(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'\n' => r"\n".to_string(),
+            b'\r' => r"\r".to_string(),
+            b'\t' => r"\t".to_string(),
+            b'"' => r#"\""#.to_string(),
+            b'\\' => r"\\".to_string(),
+            0 => r"\0".to_string(),
+            0x20..=0x7e => char::from(b).to_string(),
+            other => format!("\\x{other:02x}"),
+        })
+        .collect()
+}
+
+/// The current forms of every secret, rebuilt after a secret was added.
+fn current_forms() -> Arc<Vec<String>> {
     let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
-    secrets.iter().fold(text.to_string(), |text, secret| {
-        text.replace(secret.as_str(), REDACTED)
-    })
+    {
+        let cached = FORMS.read().unwrap_or_else(|p| p.into_inner());
+        if let (count, Some(forms)) = &*cached
+            && *count == secrets.len()
+        {
+            return forms.clone();
+        }
+    }
+    let mut all: Vec<String> = secrets.iter().flat_map(|s| forms(s)).collect();
+    all.retain(|form| !form.is_empty());
+    all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    all.dedup();
+    let all = Arc::new(all);
+    let mut cached = FORMS.write().unwrap_or_else(|p| p.into_inner());
+    *cached = (secrets.len(), Some(all.clone()));
+    all
+}
+
+/// `text` with every known secret, in any of its forms, replaced by `***`.
+pub fn redact(text: &str) -> String {
+    let mut text = text.to_string();
+    for form in current_forms().iter() {
+        if text.contains(form.as_str()) {
+            text = text.replace(form.as_str(), REDACTED);
+        }
+    }
+    text
+}
+
+/// `value` with secrets hidden in every string, map key and number, to be
+/// done before serializing: in serialized JSON a secret holding `"`, `\` or
+/// a newline is escaped and no longer matches itself.
+pub fn redact_json(value: &Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(redact(text)),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| (redact(key), redact_json(item)))
+                .collect(),
+        ),
+        Value::Number(number) => {
+            let text = number.to_string();
+            let hidden = redact(&text);
+            if hidden == text {
+                value.clone()
+            } else {
+                Value::String(hidden)
+            }
+        }
+        Value::Null | Value::Bool(_) => value.clone(),
+    }
 }
 
 /// Credentials from the environment are secret from the start; those from
@@ -108,6 +231,41 @@ mod tests {
                 "raw a/b+c=d é, query a%2Fb%2Bc%3Dd%20%C3%A9, form a%2Fb%2Bc%3Dd+%C3%A9, path a/b%2Bc%3Dd%20%C3%A9"
             ),
             "raw ***, query ***, form ***, path ***"
+        );
+    }
+
+    #[test]
+    fn escaped_and_quoted_forms_are_redacted() {
+        let secret = "q\"u\\o'te-unit";
+        add(secret);
+        let json = serde_json::to_string(&serde_json::json!({ "pw": secret })).unwrap();
+        assert_eq!(redact(&json), r#"{"pw":"***"}"#);
+        assert_eq!(redact(&format!("{secret:?}")), "\"***\"");
+        assert_eq!(redact(&crate::quote::quote(secret)), "'***'");
+        add("bytes-ünit\t\"");
+        let body = r#"b"<v>bytes-\xc3\xbcnit\t\"</v>""#;
+        assert_eq!(redact(body), r#"b"<v>***</v>""#);
+    }
+
+    #[test]
+    fn multi_line_secrets_are_redacted_whole_and_line_by_line() {
+        add("  first-line-unit\n{\nsecond-line-unit\n");
+        assert_eq!(redact("a first-line-unit b"), "a *** b");
+        assert_eq!(redact("x second-line-unit"), "x ***");
+        assert_eq!(redact("{ kept }"), "{ kept }");
+        assert_eq!(redact("first-line-unit\n{\nsecond-line-unit"), "***");
+    }
+
+    #[test]
+    fn json_values_are_redacted_before_serializing() {
+        add("js\"on\nsecret-unit");
+        add("4242424242");
+        let value = serde_json::json!({
+            "js\"on\nsecret-unit": ["js\"on\nsecret-unit", 4242424242_i64, 7, null, true],
+        });
+        assert_eq!(
+            redact_json(&value),
+            serde_json::json!({ "***": ["***", "***", 7, null, true] })
         );
     }
 }

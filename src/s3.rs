@@ -273,7 +273,7 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
 
 fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
     let uri = bucket_uri("s3::create_bucket", name)?;
-    let act = ctx.act("s3::create_bucket", &uri, serde_json::Value::Null);
+    let act = ctx.act("s3::create_bucket", &uri, serde_json::Value::Null)?;
     if act.dry_run() {
         return Ok(name.to_string());
     }
@@ -336,7 +336,7 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
             data.type_name()
         )));
     };
-    let act = ctx.act("s3::put", &uri, serde_json::json!({ "bytes": bytes.len() }));
+    let act = ctx.act("s3::put", &uri, serde_json::json!({ "bytes": bytes.len() }))?;
     if act.dry_run() {
         return Ok(());
     }
@@ -458,7 +458,7 @@ fn upload(
         "s3::upload",
         &uri,
         serde_json::json!({ "path": path.display().to_string(), "bytes": size }),
-    );
+    )?;
     if act.dry_run() {
         return Ok(key);
     }
@@ -639,7 +639,7 @@ fn delete(ctx: &Context, bucket: &str, keys: Dynamic) -> RhaiResult<()> {
         "s3::delete",
         &format!("s3://{bucket}"),
         serde_json::json!({ "keys": keys }),
-    );
+    )?;
     if act.dry_run() {
         return Ok(());
     }

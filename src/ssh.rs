@@ -355,7 +355,8 @@ impl Task {
     pub async fn perform(&self, ctx: &Context, spec: &HostSpec) -> Result<CmdResult, String> {
         let name = spec.request.name.as_str();
         let (action, args) = self.journal_entry();
-        let entry = ctx.act(action, name, args);
+        // The journal's error stops the run: `check` after this call says so.
+        let entry = ctx.act(action, name, args).map_err(|e| e.to_string())?;
         let planned = is_planned(name);
         if entry.dry_run() {
             // A dry run still connects to real hosts, so an unreachable one
@@ -566,6 +567,7 @@ fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<Cmd
     let task = task?;
     ctx.runtime.block_on(async {
         let outcome = task.perform(ctx, &host.spec).await;
+        ctx.journal.check()?;
         task.finish(ctx, &host.spec, outcome).await
     })?
 }

@@ -136,7 +136,8 @@ fn plan_then_journal_then_teardown() {
     let entries: Vec<serde_json::Value> = journal
         .lines()
         .skip(1)
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["phase"] == "finished")
         .collect();
     let actions: Vec<&str> = entries
         .iter()
