@@ -1,8 +1,10 @@
-//! SSH under hostile input, through the built binary: env values kept off
-//! every command line, paths that look like options, NUL bytes.
+//! SSH under hostile input and scarce resources, through the built binary:
+//! env values kept off every command line, paths that look like options,
+//! NUL bytes, and a fan-out that runs out of file descriptors.
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -248,4 +250,145 @@ fn nul_bytes_are_refused_before_anything_runs() {
         .count();
     assert_eq!(refused, 11, "{}", out.stdout);
     assert!(!Path::new(&marker).exists(), "a command with a NUL ran");
+}
+
+/// The lab hosts twice, by alias and by address: two masters per host.
+fn many_targets() -> (String, usize) {
+    let hosts: usize = lab().var("OPSH_LAB_HOSTS").parse().expect("OPSH_LAB_HOSTS");
+    let mut targets: Vec<String> = (1..=hosts).map(|i| format!("\"lab-{i}\"")).collect();
+    targets.extend((1..=hosts).map(|i| format!("\"127.0.0.{}\"", i + 1)));
+    let n = targets.len();
+    (format!("[{}]", targets.join(", ")), n)
+}
+
+/// What a run under a lowered open-file limit printed.
+struct Limited {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Limited {
+    fn check(&self, ok: bool, what: &str) -> &Self {
+        assert!(
+            ok,
+            "{what}\nexit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Run `script` with the open-file limit set to `soft` and `hard`, and its
+/// control sockets in a directory of its own; then wait (bounded) until no
+/// process mentions that directory, and fail naming any that stay.
+fn run_with_fd_limit(script: &str, soft: u64, hard: u64) -> Limited {
+    let test = Test::new().file("r.rhai", script);
+    let runtime = test.path().join("run");
+    std::fs::create_dir(&runtime).expect("runtime dir");
+    let runtime = runtime.to_str().expect("utf-8").to_string();
+    let test = test
+        .args(&["run", "r.rhai", "--concurrency", "100"])
+        .lab()
+        .env("XDG_RUNTIME_DIR", &runtime);
+    let mut cmd = test.command();
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit is async-signal-safe and `limit` is a copy owned
+    // by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run opsh");
+    let start = Instant::now();
+    while !command_lines_with(&runtime).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "ssh masters left running after opsh exited: {:?}\n--- stderr ---\n{}",
+            command_lines_with(&runtime),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Limited {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn running_out_of_file_descriptors_says_so_and_orphans_no_master() {
+    let (targets, n) = many_targets();
+    let script = format!(
+        r#"
+        let g = ssh::group({targets});
+        g.run("sleep 1; echo done");
+        "#
+    );
+    let out = run_with_fd_limit(&script, 64, 64);
+    let hint = "too many open files: raise `ulimit -n` (now 64) or lower --concurrency";
+    out.check(out.code == Some(1), "exit code 1")
+        .check(
+            out.stderr.contains(&format!("of {n} host(s)")),
+            "the failed hosts are reported",
+        )
+        .check(out.stderr.contains(hint), "the hint names the limit")
+        .check(
+            !out.stderr.contains("openssh-client"),
+            "no hint to install ssh",
+        )
+        .check(
+            !out.stderr.contains("connection to"),
+            "no connection taken for lost",
+        );
+}
+
+#[test]
+fn a_low_soft_limit_is_raised_to_the_hard_one() {
+    let (targets, n) = many_targets();
+    let hard = {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the rlimit it is given.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        limit.rlim_max
+    };
+    assert!(hard >= 1024, "the hard open-file limit here is only {hard}");
+    let script = format!(
+        r#"
+        let rs = ssh::group({targets}).run("sleep 1; echo done", #{{ quiet: true }});
+        let ok = rs.filter(|r| r.ok && r.stdout == "done\n").len();
+        print(`ok on ${{ok}} host(s)`);
+        print(`soft limit ${{local::run("ulimit -Sn", #{{ quiet: true }}).stdout}}`);
+        "#
+    );
+    let out = run_with_fd_limit(&script, 64, hard);
+    out.check(out.code == Some(0), "exit code 0")
+        .check(
+            out.stdout.contains(&format!("ok on {n} host(s)")),
+            "every host ran",
+        )
+        .check(
+            out.stdout.contains(&format!("soft limit {hard}\n")),
+            "the soft limit is the hard one",
+        );
 }
