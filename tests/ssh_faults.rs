@@ -1,6 +1,7 @@
-//! SSH under hostile input and scarce resources, through the built binary:
-//! env values kept off every command line, paths that look like options,
-//! NUL bytes, and a fan-out that runs out of file descriptors.
+//! SSH (and local files) under hostile input and scarce resources, through
+//! the built binary: env values kept off every command line, paths that
+//! look like options, NUL bytes, and a fan-out that runs out of file
+//! descriptors.
 
 mod common;
 
@@ -219,6 +220,8 @@ fn nul_bytes_are_refused_before_anything_runs() {
             || ssh::group(["lab-20", "lab-21"]).run("touch {marker}" + nul),
             || local::run("touch {marker}; echo a" + nul),
             || local::run("touch {marker}", #{{ env: #{{ A: nul }} }}),
+            || s3::upload("no-such-bucket", "k", "r.rhai" + nul),
+            || s3::download("no-such-bucket", "k", "here" + nul),
         ];
         for attempt in cases {{
             try {{
@@ -248,7 +251,7 @@ fn nul_bytes_are_refused_before_anything_runs() {
         .lines()
         .filter(|l| l.starts_with("refused: ") && l.contains("contains a NUL byte"))
         .count();
-    assert_eq!(refused, 11, "{}", out.stdout);
+    assert_eq!(refused, 13, "{}", out.stdout);
     assert!(!Path::new(&marker).exists(), "a command with a NUL ran");
 }
 
