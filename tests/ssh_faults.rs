@@ -59,20 +59,33 @@ fn wait_for_file(path: &Path, expected: &str, child: &mut Child) {
     }
 }
 
+/// Files removed when the test ends, passed or failed.
+struct Scratch(Vec<PathBuf>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 #[test]
 fn env_values_stay_off_every_command_line() {
     let value = unique("env-value");
     let tag = unique("opsh-env");
-    let files: Vec<PathBuf> = ["run", "sudo", "local"]
-        .iter()
-        .map(|step| PathBuf::from(format!("/tmp/{tag}-{step}")))
-        .collect();
+    let files = Scratch(
+        ["run", "sudo", "local"]
+            .iter()
+            .map(|step| PathBuf::from(format!("/tmp/{tag}-{step}")))
+            .collect(),
+    );
     // Each step writes what it sees, then sleeps while the test reads the
     // process list; the step name in the command finds its processes.
     let step = |n: usize| {
         format!(
             "printf %s \"$OPSH_T\" > {}; sleep 3; : {tag}-step-{n}",
-            files[n].display()
+            files.0[n].display()
         )
     };
     let script = format!(
@@ -99,7 +112,7 @@ fn env_values_stay_off_every_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start opsh");
-    for (n, file) in files.iter().enumerate() {
+    for (n, file) in files.0.iter().enumerate() {
         // The command sees the value...
         wait_for_file(file, &value, &mut child);
         // ...its processes are in the list...
@@ -120,9 +133,6 @@ fn env_values_stay_off_every_command_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("all steps ran"), "{stdout}");
-    for file in &files {
-        let _ = std::fs::remove_file(file);
-    }
 }
 
 #[test]
