@@ -10,6 +10,7 @@ mod command;
 mod completion;
 mod config;
 mod context;
+mod descriptors;
 mod doc;
 mod ec2;
 mod ec2_call;
@@ -124,6 +125,7 @@ fn output_outcome(code: i32) -> i32 {
 }
 
 fn start(cli: &Cli) -> Result<Session, Error> {
+    descriptors::raise_limit();
     let settings = Settings::from_args(&cli.common)?;
     if let Some(path) = &settings.config_file {
         tracing::info!("settings from {}", path.display());

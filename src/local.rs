@@ -11,6 +11,7 @@ use crate::api::func;
 use crate::command::{CmdResult, pump};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::quote::check_no_nul;
 
 const ORIGIN: &str = "local";
 const OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
@@ -41,11 +42,23 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     let quiet = opts.bool("quiet")?.unwrap_or(false);
     let timeout = opts.seconds("timeout")?;
     let stdin = opts.string("stdin")?;
+    let env = opts.string_map("env")?;
+    let cwd = opts.string("cwd")?;
+    // Refused here, not by spawn: its error would be unclear and print the NUL.
+    check_no_nul("local::run: the command", cmd).map_err(runtime_error)?;
+    check_no_nul("local::run: cwd", cwd.as_deref().unwrap_or("")).map_err(runtime_error)?;
+    for (name, value) in &env {
+        check_no_nul(
+            &format!("local::run: env {name:?}"),
+            &format!("{name}={value}"),
+        )
+        .map_err(runtime_error)?;
+    }
     let mut command = Command::new("sh");
     command
         .arg("-c")
         .arg(cmd)
-        .envs(opts.string_map("env")?)
+        .envs(env)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -57,7 +70,7 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
         // pipeline the command started, not just `sh`.
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(cwd) = opts.string("cwd")? {
+    if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
     let act = ctx.act("local::run", ORIGIN, serde_json::json!({ "command": cmd }))?;

@@ -1,4 +1,6 @@
-//! POSIX shell quoting: the result is one word to `sh`, whatever it holds.
+//! POSIX shell quoting: the result is one word to `sh`, whatever it holds,
+//! except a NUL byte, which no word, argument, path or environment value
+//! can carry: text with one is refused before it is sent anywhere.
 
 /// Characters that never need quoting.
 fn is_plain(c: char) -> bool {
@@ -14,9 +16,31 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `what` as the error names it, e.g. "the command" or "env value X".
+/// A NUL would end the text early wherever it goes (and breaks the SSH
+/// session request outright), so it is an error, not something to escape.
+pub fn check_no_nul(what: &str, text: &str) -> Result<(), String> {
+    match text.find('\0') {
+        None => Ok(()),
+        Some(at) => Err(format!(
+            "{what} contains a NUL byte (at byte {at}): no command, argument, path or environment value can hold one"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::{check_no_nul, quote};
+
+    #[test]
+    fn nul_bytes_are_refused_and_located() {
+        assert!(check_no_nul("the command", "echo hi").is_ok());
+        let err = check_no_nul("the command", "echo a\0b").unwrap_err();
+        assert!(
+            err.starts_with("the command contains a NUL byte (at byte 6)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn plain_words_stay_as_they_are() {

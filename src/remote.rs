@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use crate::command::pump;
 use crate::output::Output;
 use crate::quote::quote;
-use crate::ssh_session::{HostSpec, Master, Pool};
+use crate::ssh_session::{HostSpec, Master, Pool, session_error};
 
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 pub const TIMED_OUT: i64 = 124;
@@ -87,10 +87,10 @@ pub async fn exec(
         Ok(child) => (&first, child),
         Err(e) => {
             tracing::debug!(host = origin, error = %e, "no session on the master");
-            reopened = pool.reopen(spec, &first).await.map_err(|e| e.to_string())?;
+            reopened = pool.reopen(spec, &first, &e).await?;
             let child = start(&reopened, &line, stdin)
                 .await
-                .map_err(|e| format!("cannot start a command on {origin}: {e}"))?;
+                .map_err(|e| session_error(origin, &e))?;
             (&reopened, child)
         }
     };

@@ -1,25 +1,82 @@
 //! The POSIX sh scripts opsh runs on hosts: a command with its environment
 //! and directory, sudo, and atomic file installs. Every value is passed
 //! through `quote`, so nothing a runbook supplies is parsed by the shell.
+//!
+//! A relative path that begins with `-` is given to tools as `./-...`, so no
+//! tool reads it as an option (`--` would not do for all of them: after it
+//! `cat` still reads `-` as stdin and `cd` goes to the last directory).
 
-use crate::quote::quote;
+use crate::quote::{check_no_nul, quote};
 
-/// A runbook command with `env` and `cwd` applied.
-pub fn command(cmd: &str, env: &[(String, String)], cwd: Option<&str>) -> Result<String, String> {
+/// A runbook command as it is sent: `script` goes on the remote command
+/// line, which every user of the host can read (`ps`); `stdin` carries the
+/// environment values, then the runbook's own input.
+pub struct Prepared {
+    pub script: String,
+    pub stdin: Option<Vec<u8>>,
+}
+
+/// A runbook command with `env`, `cwd` and `stdin` applied.
+pub fn command(
+    cmd: &str,
+    env: &[(String, String)],
+    cwd: Option<&str>,
+    stdin: Option<&str>,
+) -> Result<Prepared, String> {
+    check_no_nul("the command", cmd)?;
     let mut script = String::new();
-    if let Some(dir) = cwd {
-        script += &format!("cd {} || exit 1\n", quote(dir));
-    }
-    for (name, value) in env {
-        if !is_name(name) {
-            return Err(format!(
-                "env: {name:?} is not a variable name (letters, digits and _, not starting with a digit)"
-            ));
+    let mut input = Vec::new();
+    if !env.is_empty() {
+        let mut exports = String::new();
+        for (name, value) in env {
+            if !is_name(name) {
+                return Err(format!(
+                    "env: {name:?} is not a variable name (letters, digits and _, not starting with a digit)"
+                ));
+            }
+            check_no_nul(&format!("env value {name}"), value)?;
+            exports += &format!("export {name}={}\n", quote(value));
         }
-        script += &format!("export {name}={}\n", quote(value));
+        script += &env_reader(exports.matches('\n').count());
+        input = exports.into_bytes();
+    }
+    if let Some(dir) = cwd {
+        check_no_nul("cwd", dir)?;
+        script += &format!("cd {} || exit 1\n", quote(&operand(dir)));
     }
     script += cmd;
-    Ok(script)
+    let stdin = match stdin {
+        Some(text) => {
+            input.extend_from_slice(text.as_bytes());
+            Some(input)
+        }
+        None => (!input.is_empty()).then_some(input),
+    };
+    Ok(Prepared { script, stdin })
+}
+
+/// Read `lines` lines of `export` statements from stdin and run them. The
+/// shell's `read` takes one byte at a time from a pipe, so the command's
+/// own input is left unread after them. The helper variables are unset
+/// before the exports run, so an env value of the same name survives.
+fn env_reader(lines: usize) -> String {
+    format!(
+        "opsh_e=; opsh_n={lines}\n\
+         while [ \"$opsh_n\" -gt 0 ]; do\n\
+         IFS= read -r opsh_l || {{ echo 'opsh: the environment values did not arrive on stdin' >&2; exit 1; }}\n\
+         opsh_e=\"$opsh_e$opsh_l\n\"; opsh_n=$((opsh_n - 1))\n\
+         done\n\
+         eval \"unset opsh_e opsh_n opsh_l; $opsh_e\"\n"
+    )
+}
+
+/// `path` as an operand no tool takes for an option.
+fn operand(path: &str) -> String {
+    if path.starts_with('-') {
+        format!("./{path}")
+    } else {
+        path.to_string()
+    }
 }
 
 fn is_name(name: &str) -> bool {
@@ -94,7 +151,8 @@ pub struct Install<'a> {
 /// mode, a replaced file keeps its mode and owner (`cp -p`); a new file
 /// gets the default one. A failure leaves the destination as it was.
 pub fn install(i: &Install) -> Result<String, String> {
-    if i.remote.is_empty() || i.remote.ends_with('/') || i.remote.contains('\0') {
+    check_no_nul("the remote path", i.remote)?;
+    if i.remote.is_empty() || i.remote.ends_with('/') {
         return Err(format!(
             "remote path {:?} must name a file (not a directory)",
             i.remote
@@ -106,10 +164,11 @@ pub fn install(i: &Install) -> Result<String, String> {
     if let Some(owner) = i.owner {
         check_account("owner", owner)?;
     }
-    let (dir, base) = match i.remote.rfind('/') {
-        Some(0) => ("", &i.remote[1..]),
-        Some(at) => (&i.remote[..at], &i.remote[at + 1..]),
-        None => (".", i.remote),
+    let remote = operand(i.remote);
+    let (dir, base) = match remote.rfind('/') {
+        Some(0) => ("", &remote[1..]),
+        Some(at) => (&remote[..at], &remote[at + 1..]),
+        None => (".", remote.as_str()),
     };
     let short: String = base.chars().take(64).collect();
     let tmp = format!("{dir}/.{short}.opsh-{}", i.token);
@@ -126,7 +185,7 @@ pub fn install(i: &Install) -> Result<String, String> {
         "d={}; t={}\n\
          if [ -d \"$d\" ]; then echo \"opsh: $d is a directory; give the path of the file\" >&2; exit 1; fi\n\
          trap 'rm -f \"$t\"' EXIT; trap 'exit 143' HUP INT TERM\n",
-        quote(i.remote),
+        quote(&remote),
         quote(&tmp)
     );
     let check = |file: &str| {
@@ -155,7 +214,7 @@ pub fn install(i: &Install) -> Result<String, String> {
                  (umask 077; : > \"$u\") || exit 1\n\
                  cat > \"$u\" || exit 1\n{}\
                  sudo -n -u {} -- sh -c {} opsh \"$u\"\n",
-                quote(i.remote),
+                quote(&remote),
                 quote(&format!("/tmp/.opsh-upload-{}", i.token)),
                 check("$u"),
                 quote(user),
@@ -166,17 +225,22 @@ pub fn install(i: &Install) -> Result<String, String> {
 }
 
 /// Print a file's bytes, optionally as another user.
-pub fn cat(remote: &str, sudo: Option<&str>) -> String {
-    let cat = format!("cat -- {}", quote(remote));
-    match sudo {
+pub fn cat(remote: &str, sudo: Option<&str>) -> Result<String, String> {
+    check_no_nul("the remote path", remote)?;
+    let cat = format!("cat -- {}", quote(&operand(remote)));
+    Ok(match sudo {
         None => format!("exec {cat}"),
         Some(user) => format!("exec sudo -n -u {} -- {cat}", quote(user)),
-    }
+    })
 }
 
 /// Exit 0 if `path` exists (a dangling symlink counts), 1 if not.
-pub fn exists(path: &str) -> String {
-    format!("p={}; [ -e \"$p\" ] || [ -L \"$p\" ]", quote(path))
+pub fn exists(path: &str) -> Result<String, String> {
+    check_no_nul("the path", path)?;
+    Ok(format!(
+        "p={}; [ -e \"$p\" ] || [ -L \"$p\" ]",
+        quote(&operand(path))
+    ))
 }
 
 #[cfg(test)]
@@ -186,11 +250,14 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::process::{Command, Stdio};
 
-    fn run(script: &str, input: &[u8]) -> (i32, String) {
+    /// `script` run by sh in `dir` with `input` on stdin: (code, stdout, stderr).
+    fn sh_in(dir: &std::path::Path, script: &str, input: &[u8]) -> (i32, String, String) {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
+            .current_dir(dir)
             .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -200,11 +267,17 @@ mod tests {
         let out = child.wait_with_output().unwrap();
         (
             out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
 
-    fn install_at(remote: &str, size: u64, mode: Option<&str>) -> String {
+    fn run(script: &str, input: &[u8]) -> (i32, String) {
+        let (code, _, stderr) = sh_in(std::path::Path::new("/"), script, input);
+        (code, stderr)
+    }
+
+    fn install_at(remote: &str, size: u64, mode: Option<&str>) -> Result<String, String> {
         install(&Install {
             remote,
             size,
@@ -213,14 +286,13 @@ mod tests {
             sudo: None,
             token: "t1",
         })
-        .unwrap()
     }
 
     #[test]
     fn install_writes_with_mode_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("it's a file.conf");
-        let script = install_at(dest.to_str().unwrap(), 5, Some("0640"));
+        let script = install_at(dest.to_str().unwrap(), 5, Some("0640")).unwrap();
         assert_eq!(run(&script, b"hello").0, 0);
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
@@ -234,14 +306,14 @@ mod tests {
         let dest = dir.path().join("app.conf");
         std::fs::write(&dest, "old").unwrap();
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let script = install_at(dest.to_str().unwrap(), 10, None);
+        let script = install_at(dest.to_str().unwrap(), 10, None).unwrap();
         let (code, stderr) = run(&script, b"new");
         assert_eq!(code, 1);
         assert!(stderr.contains("3 of 10 bytes"), "{stderr}");
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         // A full transfer without a mode keeps the replaced file's mode.
-        let script = install_at(dest.to_str().unwrap(), 3, None);
+        let script = install_at(dest.to_str().unwrap(), 3, None).unwrap();
         assert_eq!(run(&script, b"new").0, 0);
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
@@ -251,23 +323,72 @@ mod tests {
     #[test]
     fn a_directory_is_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let script = install_at(dir.path().to_str().unwrap(), 1, None);
+        let script = install_at(dir.path().to_str().unwrap(), 1, None).unwrap();
         let (code, stderr) = run(&script, b"x");
         assert_eq!(code, 1);
         assert!(stderr.contains("is a directory"), "{stderr}");
     }
 
     #[test]
-    fn env_and_cwd_are_quoted() {
-        let script = command(
-            "printf '%s|%s' \"$A\" \"$PWD\"",
-            &[("A".into(), "it's $(id)".into())],
+    fn env_arrives_on_stdin_before_the_commands_own_input() {
+        let value = "it's $(id) \\ \"q\"\n  second line \n";
+        let env = [
+            ("A".to_string(), value.to_string()),
+            // The reader's own variable names are the runbook's to use.
+            ("opsh_n".to_string(), "kept".to_string()),
+        ];
+        let c = command(
+            "printf '%s|%s|%s|' \"$A\" \"$opsh_n\" \"$PWD\"; cat",
+            &env,
             Some("/"),
+            Some("input\nmore"),
         )
         .unwrap();
-        let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "it's $(id)|/");
-        assert!(command("true", &[("A B".into(), "x".into())], None).is_err());
+        assert!(!c.script.contains("second line") && !c.script.contains("kept"));
+        let (code, stdout, stderr) =
+            sh_in(std::path::Path::new("/tmp"), &c.script, &c.stdin.unwrap());
+        assert_eq!((code, stderr.as_str()), (0, ""));
+        assert_eq!(stdout, format!("{value}|kept|/|input\nmore"));
+        // Without env or stdin the command reads nothing.
+        assert!(command("true", &[], None, None).unwrap().stdin.is_none());
+        assert!(command("true", &[("A B".into(), "x".into())], None, None).is_err());
+    }
+
+    #[test]
+    fn paths_that_look_like_options_are_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["-rf", "--help", "-t", "-"] {
+            let script = install_at(name, 2, Some("0600")).unwrap();
+            assert_eq!(sh_in(dir.path(), &script, b"ok").0, 0, "{name}");
+            assert_eq!(
+                std::fs::read(dir.path().join(name)).unwrap(),
+                b"ok",
+                "{name}"
+            );
+            let (code, stdout, _) = sh_in(dir.path(), &cat(name, None).unwrap(), b"stdin");
+            assert_eq!((code, stdout.as_str()), (0, "ok"), "{name}");
+            assert_eq!(
+                sh_in(dir.path(), &exists(name).unwrap(), b"").0,
+                0,
+                "{name}"
+            );
+        }
+        std::fs::create_dir(dir.path().join("-P")).unwrap();
+        let c = command("pwd", &[], Some("-P"), None).unwrap();
+        let (code, stdout, _) = sh_in(dir.path(), &c.script, b"");
+        assert_eq!(code, 0);
+        assert!(stdout.trim_end().ends_with("/-P"), "{stdout}");
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_everywhere() {
+        let env = [("A".to_string(), "a\0b".to_string())];
+        assert!(command("echo a\0b", &[], None, None).is_err());
+        let err = command("true", &env, None, None).err().unwrap();
+        assert!(err.contains("env value A contains a NUL byte"), "{err}");
+        assert!(command("true", &[], Some("/\0"), None).is_err());
+        assert!(cat("a\0b", None).is_err() && exists("a\0b").is_err());
+        assert!(install_at("a\0b", 0, None).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::api::func;
 use crate::command::CmdResult;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::quote::check_no_nul;
 use crate::remote::{self, Capture, Input, Job};
 use crate::remote_script;
 use crate::ssh_session::{ConnectRequest, HostSpec};
@@ -195,7 +196,8 @@ pub enum Action {
         cmd: String,
         script: String,
         sudo: Option<String>,
-        stdin: Option<String>,
+        /// The environment values, then the runbook's `stdin`.
+        stdin: Option<Vec<u8>>,
         timeout: Option<Duration>,
         quiet: bool,
     },
@@ -237,17 +239,19 @@ impl Task {
     fn command(opts: &Options, cmd: &str, sudo: Option<String>) -> RhaiResult<Self> {
         let env = opts.string_map("env")?;
         let cwd = opts.string("cwd")?;
-        let inner = remote_script::command(cmd, &env, cwd.as_deref()).map_err(runtime_error)?;
+        let stdin = opts.string("stdin")?;
+        let prepared = remote_script::command(cmd, &env, cwd.as_deref(), stdin.as_deref())
+            .map_err(runtime_error)?;
         let script = match &sudo {
-            Some(user) => remote_script::sudo(user, &inner),
-            None => inner,
+            Some(user) => remote_script::sudo(user, &prepared.script),
+            None => prepared.script,
         };
         Ok(Self {
             action: Action::Run {
                 cmd: cmd.to_string(),
                 script,
                 sudo,
-                stdin: opts.string("stdin")?,
+                stdin: prepared.stdin,
                 timeout: opts.seconds("timeout")?,
                 quiet: opts.bool("quiet")?.unwrap_or(false),
             },
@@ -257,6 +261,9 @@ impl Task {
 
     pub fn install(function: &str, source: Source, remote: &str, map: Map) -> RhaiResult<Self> {
         let opts = Options::new(function, map, FILE_OPTIONS)?;
+        if let Source::File(path) = &source {
+            check_no_nul("the local path", &path.to_string_lossy()).map_err(runtime_error)?;
+        }
         if let Source::File(path) = &source
             && !path.is_file()
         {
@@ -390,7 +397,7 @@ impl Task {
                     script: script.clone(),
                     input: stdin
                         .as_ref()
-                        .map_or(Input::Null, |s| Input::Bytes(s.clone().into_bytes())),
+                        .map_or(Input::Null, |s| Input::Bytes(s.clone())),
                     capture: Capture::Lines { quiet: *quiet },
                     quiet_stderr: *quiet,
                     timeout: *timeout,
@@ -585,7 +592,7 @@ async fn fetch(
     }
     let job = Job {
         origin: &host.name,
-        script: remote_script::cat(remote, sudo),
+        script: remote_script::cat(remote, sudo)?,
         input: Input::Null,
         capture,
         quiet_stderr: true,
@@ -622,6 +629,7 @@ fn download(
     opts: &Options,
 ) -> RhaiResult<()> {
     let sudo = sudo_user(opts)?;
+    check_no_nul("the local path", local).map_err(runtime_error)?;
     let mut local = PathBuf::from(local);
     if local.is_dir() {
         let base = Path::new(remote)
@@ -658,10 +666,11 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
     if is_planned(&host.name) {
         return Ok(false);
     }
+    let script = remote_script::exists(path).map_err(runtime_error)?;
     let done = ctx.runtime.block_on(async {
         let job = Job {
             origin: &host.name,
-            script: remote_script::exists(path),
+            script,
             input: Input::Null,
             capture: Capture::Bytes,
             quiet_stderr: true,

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::SshSettings;
+use crate::descriptors;
 use crate::runtime::Runtime;
 
 /// A master exits after this long without a session.
@@ -32,6 +33,8 @@ const SERVER_ALIVE: Duration = Duration::from_secs(15);
 const MAX_CONTROL_DIR_LEN: usize = 100 - 50;
 /// How long exit waits for remote commands to be ended.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+/// How long a master may take to answer whether it is alive.
+const CHECK_LIMIT: Duration = Duration::from_secs(10);
 const NO_SSH_HINT: &str =
     "opsh drives the OpenSSH client: install it (e.g. apt-get install openssh-client)";
 
@@ -235,14 +238,34 @@ impl Pool {
         self.live_master(spec, None).await
     }
 
-    /// A new master for `spec` in place of `dead`, on which a session could
-    /// not be opened (unless another caller replaced it already).
+    /// The master to try again on after a session could not be opened on
+    /// `master` (failing with `cause`). Only a master that is really gone
+    /// (its socket refuses or has vanished) is replaced, unless another
+    /// caller replaced it already: one that still answers is kept, since
+    /// replacing it would leave its ssh running with nobody to close it.
+    /// `Err` is the message for the runbook.
     pub async fn reopen(
         &self,
         spec: &HostSpec,
-        dead: &Arc<Master>,
-    ) -> Result<Arc<Master>, ConnectError> {
-        self.live_master(spec, Some(dead)).await
+        master: &Arc<Master>,
+        cause: &openssh::Error,
+    ) -> Result<Arc<Master>, String> {
+        let name = &spec.request.name;
+        if descriptors::exhausted(cause) {
+            return Err(session_error(name, cause));
+        }
+        match tokio::time::timeout(CHECK_LIMIT, master.session.check()).await {
+            Ok(Ok(())) => Ok(master.clone()),
+            Ok(Err(openssh::Error::Disconnected)) => self
+                .live_master(spec, Some(master))
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(session_error(name, &e)),
+            Err(_) => Err(format!(
+                "cannot start a command on {name}: its connection does not answer within {}s",
+                CHECK_LIMIT.as_secs()
+            )),
+        }
     }
 
     async fn live_master(
@@ -280,8 +303,8 @@ impl Pool {
         let req = &spec.request;
         let fail = |message: String, hint: Option<String>| ConnectError {
             name: format!("{} ({})", req.name, spec.destination()),
+            hint: hint.or_else(|| descriptors::exhausted_text(&message).then(descriptors::hint)),
             message,
-            hint,
         };
         let dir = self.control_dir().map_err(|e| fail(e, None))?;
         let config = self.master_config(&dir).map_err(|e| fail(e, None))?;
@@ -331,12 +354,7 @@ impl Pool {
                 text if text.is_empty() => format!("ssh exited with {status}"),
                 text => text,
             }),
-            Ok(Err(e)) => {
-                return Err(fail(
-                    format!("cannot run ssh: {e}"),
-                    Some(NO_SSH_HINT.into()),
-                ));
-            }
+            Ok(Err(e)) => return Err(fail(format!("cannot run ssh: {e}"), spawn_hint(&e))),
             Err(_) => {
                 let port = self.resolve(req).await.map_or(22, |r| r.port);
                 return Err(fail(
@@ -417,7 +435,7 @@ impl Pool {
         let out = cmd
             .output()
             .await
-            .map_err(|e| fail(format!("cannot run ssh: {e}"), Some(NO_SSH_HINT.into())))?;
+            .map_err(|e| fail(format!("cannot run ssh: {e}"), spawn_hint(&e)))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             return Err(fail(
@@ -595,6 +613,38 @@ fn relevant_lines(text: &str) -> String {
         .join(" ")
 }
 
+/// Why ssh could not be started: not installed, or no descriptors left.
+fn spawn_hint(e: &std::io::Error) -> Option<String> {
+    if descriptors::exhausted(e) {
+        Some(descriptors::hint())
+    } else if e.kind() == std::io::ErrorKind::NotFound {
+        Some(NO_SSH_HINT.into())
+    } else {
+        None
+    }
+}
+
+/// The message for a session that could not be opened on a master, with
+/// what openssh's error wraps (its own text alone names no cause).
+pub fn session_error(name: &str, e: &openssh::Error) -> String {
+    if descriptors::exhausted(e) {
+        return format!(
+            "cannot start a command on {name}: no file descriptor left\nhint: {}",
+            descriptors::hint()
+        );
+    }
+    let mut message = format!("cannot start a command on {name}: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message += &format!(": {text}");
+        }
+        cause = inner.source();
+    }
+    message
+}
+
 fn timeout_hint(port: u16) -> String {
     format!(
         "check the address, that the machine is running, and that a firewall or security group lets this machine reach port {port}"
@@ -614,7 +664,9 @@ fn hint_for(
     };
     let r = resolved.unwrap_or(&guess);
     let m = message.to_lowercase();
-    let hint = if m.contains("connection refused") {
+    let hint = if descriptors::exhausted_text(message) {
+        descriptors::hint()
+    } else if m.contains("connection refused") {
         format!(
             "nothing accepts connections on {}:{}: is sshd running there, and is the port right?",
             r.hostname, r.port
@@ -711,6 +763,21 @@ mod tests {
         assert_eq!(
             relevant_lines(text),
             "Offending ED25519 key in /k:1 remove with: ssh-keygen -f \"/k\" -R \"[h]:2\" Host key for [h]:2 has changed and you have requested strict checking. Host key verification failed."
+        );
+    }
+
+    #[test]
+    fn a_session_error_names_its_cause_and_what_to_do() {
+        let emfile = openssh::Error::ChildIo(std::io::Error::from_raw_os_error(libc::EMFILE));
+        let message = session_error("web-1", &emfile);
+        assert!(
+            message.starts_with("cannot start a command on web-1: no file descriptor left\nhint: too many open files: raise `ulimit -n`"),
+            "{message}"
+        );
+        let epipe = openssh::Error::ChildIo(std::io::Error::from_raw_os_error(libc::EPIPE));
+        assert_eq!(
+            session_error("web-1", &epipe),
+            "cannot start a command on web-1: failure while accessing standard i/o of remote process: Broken pipe (os error 32)"
         );
     }
 

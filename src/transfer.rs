@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use crate::aws::{Aws, call_error, error_chain};
 use crate::context::Context;
 use crate::options::{RhaiResult, runtime_error};
+use crate::quote::check_no_nul;
 
 pub const MIB: u64 = 1024 * 1024;
 pub const DEFAULT_PART_SIZE: u64 = 16 * MIB;
@@ -47,14 +48,19 @@ impl Upload<'_> {
     }
 }
 
-/// A local file that cannot be read or written, named by its path.
+/// A local file that cannot be read or written, named by its path. A path
+/// with a NUL byte (which no file has) is told as such, not printed.
 pub fn local_error(
     call: &str,
     doing: &str,
     path: &Path,
     err: impl std::fmt::Display,
 ) -> Box<rhai::EvalAltResult> {
-    runtime_error(format!("{call}: cannot {doing} {}: {err}", path.display()))
+    let text = path.to_string_lossy();
+    match check_no_nul(&format!("{call}: the local path"), &text) {
+        Err(nul) => runtime_error(nul),
+        Ok(()) => runtime_error(format!("{call}: cannot {doing} {text}: {err}")),
+    }
 }
 
 /// Bytes and rate on stderr while a transfer runs, only for a person at a
