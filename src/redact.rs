@@ -29,6 +29,52 @@ pub fn redact(text: &str) -> String {
     })
 }
 
+/// How many trailing bytes of `text` begin some secret: text arriving in
+/// pieces (a command's output) holds them back until the next piece shows
+/// whether the rest of the secret follows. Always a char boundary of `text`.
+pub fn secret_start_len(text: &str) -> usize {
+    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    secrets
+        .iter()
+        .map(|secret| prefix_at_end(text.as_bytes(), secret.as_bytes()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The longest start of `secret` that `text` ends with, found in time
+/// linear in both (Knuth-Morris-Pratt): a secret may be long.
+fn prefix_at_end(text: &[u8], secret: &[u8]) -> usize {
+    let Some(&first) = secret.first() else {
+        return 0;
+    };
+    let tail = &text[text.len().saturating_sub(secret.len())..];
+    if !tail.contains(&first) {
+        return 0;
+    }
+    // fallback[i]: the longest proper start of secret[..=i] that also ends it.
+    let mut fallback = vec![0; secret.len()];
+    let mut k = 0;
+    for (i, &byte) in secret.iter().enumerate().skip(1) {
+        while k > 0 && secret[k] != byte {
+            k = fallback[k - 1];
+        }
+        if secret[k] == byte {
+            k += 1;
+        }
+        fallback[i] = k;
+    }
+    let mut matched = 0;
+    for &byte in tail {
+        while matched > 0 && (matched == secret.len() || secret[matched] != byte) {
+            matched = fallback[matched - 1];
+        }
+        if secret[matched] == byte {
+            matched += 1;
+        }
+    }
+    matched
+}
+
 /// Credentials from the environment are secret from the start; those from
 /// profiles are added when the AWS configuration loads them.
 pub fn add_env_credentials() {
@@ -68,5 +114,15 @@ mod tests {
         add("hunter2");
         add("hunter2-extra");
         assert_eq!(redact("pw=hunter2-extra or hunter2"), "pw=*** or ***");
+    }
+
+    #[test]
+    fn a_secret_begun_at_the_end_is_found() {
+        assert_eq!(prefix_at_end(b"say abcab", b"abcabd"), 5);
+        assert_eq!(prefix_at_end(b"abcabcab", b"abcabd"), 5);
+        assert_eq!(prefix_at_end(b"xyz", b"abc"), 0);
+        assert_eq!(prefix_at_end(b"line\nal", b"alpha\nbravo"), 2);
+        assert_eq!(prefix_at_end(b"", b"abc"), 0);
+        assert_eq!(prefix_at_end(b"aaaa", b"aaaaaaaa"), 4);
     }
 }
