@@ -5,6 +5,7 @@ pub mod stream;
 
 use std::path::PathBuf;
 
+use rhai::ImmutableString;
 use serde::Serialize;
 
 use crate::output::Output;
@@ -36,8 +37,11 @@ pub struct CmdResult {
     pub host: String,
     pub command: String,
     pub code: i64,
-    pub stdout: String,
-    pub stderr: String,
+    /// Shared, not copied, when a runbook reads it or copies the Result.
+    #[serde(serialize_with = "as_str")]
+    pub stdout: ImmutableString,
+    #[serde(serialize_with = "as_str")]
+    pub stderr: ImmutableString,
     pub ok: bool,
     /// stdout or stderr was cut at the capture limit.
     pub truncated: bool,
@@ -50,8 +54,8 @@ impl CmdResult {
             command: command.to_string(),
             code,
             ok: code == 0,
-            stdout,
-            stderr,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
             truncated: false,
         }
     }
@@ -144,6 +148,10 @@ impl std::fmt::Display for CmdResult {
 fn tail_lines(text: &str, n: usize) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn as_str<S: serde::Serializer>(text: &ImmutableString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(text)
 }
 
 /// Why a Result's `stream` ("stdout" or "stderr") is incomplete, and how
