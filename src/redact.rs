@@ -42,8 +42,11 @@ pub fn secret_start_len(text: &str) -> usize {
 }
 
 /// The longest start of `secret` that `text` ends with, found in time
-/// linear in both (Knuth-Morris-Pratt): a secret may be long.
+/// linear in the shorter of the two (Knuth-Morris-Pratt): a secret may be
+/// long, and is searched for in every chunk of a command's output.
 fn prefix_at_end(text: &[u8], secret: &[u8]) -> usize {
+    // A start longer than `text` cannot end it.
+    let secret = &secret[..secret.len().min(text.len())];
     let Some(&first) = secret.first() else {
         return 0;
     };
