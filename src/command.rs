@@ -13,7 +13,8 @@ use stream::Captured;
 
 /// The most of each stream (stdout, stderr) a Result keeps: what is beyond
 /// is still shown live, and `stdout_to` keeps all of stdout. Small enough
-/// that a Result, and a copy of it a runbook takes, fit in ~100 MB.
+/// that a command's Result fits in ~100 MB. The docs of local::run,
+/// host.run, group.run and read() name it.
 pub const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
 /// A group shares CAPTURE_LIMIT among its hosts, down to this per host.
 const GROUP_CAPTURE_FLOOR: usize = 64 * 1024;
