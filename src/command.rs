@@ -1,24 +1,51 @@
-//! The Result of a command, local or remote, and the live streaming of its
-//! output while it runs.
+//! The Result of a command, local or remote, and what a runbook is told
+//! when a Result keeps only part of a command's output.
 
+pub mod stream;
+
+use std::path::PathBuf;
+
+use rhai::ImmutableString;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::output::Output;
+use stream::Captured;
 
-/// Captured output beyond this is dropped (the stream still shows it).
-const CAPTURE_LIMIT: usize = 64 * 1024 * 1024;
+/// The most of each stream (stdout, stderr) a Result keeps: what is beyond
+/// is still shown live, and `stdout_to` keeps all of stdout. Small enough
+/// that a command's Result fits in ~100 MB. The docs of local::run,
+/// host.run, group.run and read() name it.
+pub const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
+/// A group shares CAPTURE_LIMIT among its hosts, down to this per host.
+const GROUP_CAPTURE_FLOOR: usize = 64 * 1024;
 /// How many stderr lines an error message quotes.
 const STDERR_TAIL_LINES: usize = 10;
+/// In a `stdout_to` path, replaced by the host's name.
+pub const HOST_PLACEHOLDER: &str = "{host}";
+
+/// What each host of a group of `hosts` keeps of each stream.
+pub fn capture_limit(hosts: usize) -> usize {
+    (CAPTURE_LIMIT / hosts.max(1)).max(GROUP_CAPTURE_FLOOR)
+}
+
+/// The local file `stdout_to` names for the command on `host`.
+pub fn stdout_path(template: &str, host: &str) -> PathBuf {
+    PathBuf::from(template.replace(HOST_PLACEHOLDER, host))
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CmdResult {
     pub host: String,
     pub command: String,
     pub code: i64,
-    pub stdout: String,
-    pub stderr: String,
+    /// Shared, not copied, when a runbook reads it or copies the Result.
+    #[serde(serialize_with = "as_str")]
+    pub stdout: ImmutableString,
+    #[serde(serialize_with = "as_str")]
+    pub stderr: ImmutableString,
     pub ok: bool,
+    /// stdout or stderr was cut at the capture limit.
+    pub truncated: bool,
 }
 
 impl CmdResult {
@@ -28,9 +55,30 @@ impl CmdResult {
             command: command.to_string(),
             code,
             ok: code == 0,
-            stdout,
-            stderr,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+            truncated: false,
         }
+    }
+
+    /// The Result of a command whose output streams were captured, with a
+    /// warning for each one it keeps only the start of.
+    pub fn from_streams(
+        host: &str,
+        command: &str,
+        code: i64,
+        stdout: Captured,
+        stderr: Captured,
+        output: &Output,
+    ) -> Self {
+        for (name, stream) in [("stdout", &stdout), ("stderr", &stderr)] {
+            if stream.truncated {
+                output.warn(&cut_warning(host, command, name, stream));
+            }
+        }
+        let mut result = Self::new(host, command, code, stdout.text, stderr.text);
+        result.truncated = stdout.truncated || stderr.truncated;
+        result
     }
 
     /// The error a failed command raises unless `warn: true`.
@@ -60,6 +108,7 @@ impl CmdResult {
             .register_get("stdout", |r: &mut Self| r.stdout.clone())
             .register_get("stderr", |r: &mut Self| r.stderr.clone())
             .register_get("ok", |r: &mut Self| r.ok)
+            .register_get("truncated", |r: &mut Self| r.truncated)
             .register_fn("to_string", |r: &mut Self| r.to_string())
             .register_fn("to_debug", |r: &mut Self| format!("{r:?}"));
     }
@@ -102,33 +151,41 @@ fn tail_lines(text: &str, n: usize) -> Vec<&str> {
     lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
-/// Show each line of `reader` live (unless `quiet`) and capture it all.
-pub async fn pump(
-    reader: impl AsyncRead + Unpin,
-    origin: &str,
-    is_stderr: bool,
-    quiet: bool,
-    output: &Output,
-) -> String {
-    let mut reader = BufReader::new(reader);
-    let mut captured = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                if !quiet {
-                    let text = String::from_utf8_lossy(&line);
-                    output.stream(origin, text.trim_end_matches(['\n', '\r']), is_stderr);
-                }
-                if captured.len() + line.len() <= CAPTURE_LIMIT {
-                    captured.extend_from_slice(&line);
-                }
-            }
-        }
-    }
-    String::from_utf8_lossy(&captured).into_owned()
+fn as_str<S: serde::Serializer>(text: &ImmutableString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(text)
+}
+
+/// Why a Result's `stream` ("stdout" or "stderr") is incomplete, and how
+/// to keep all of it.
+fn cut_warning(host: &str, command: &str, stream: &str, captured: &Captured) -> String {
+    let keep = match stream {
+        "stdout" => format!(
+            "pass #{{ stdout_to: \"FILE\" }} to write all of stdout to a local file \
+             (in a group, with {HOST_PLACEHOLDER} in the name: one file per host)"
+        ),
+        _ => "redirect it in the command (`2>FILE`, or `2>&1` together with #{ stdout_to: \"FILE\" })"
+            .to_string(),
+    };
+    format!(
+        "{host}: `{command}` printed {} on {stream}; its Result keeps the first {} \
+         (the capture limit; Result.truncated is true). To keep all of it, {keep}",
+        size(captured.printed),
+        size(u64::try_from(captured.limit).unwrap_or(u64::MAX)),
+    )
+}
+
+/// A byte count for people: "16 MiB", "143.1 MiB", "512 KiB", "9 bytes".
+pub fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    // Precision lost in the float is below what one decimal shows.
+    let (value, unit) = match bytes {
+        b if b >= MIB => (b as f64 / MIB as f64, "MiB"),
+        b if b >= KIB => (b as f64 / KIB as f64, "KiB"),
+        b => return format!("{b} bytes"),
+    };
+    let text = format!("{value:.1}");
+    format!("{} {unit}", text.strip_suffix(".0").unwrap_or(&text))
 }
 
 #[cfg(test)]
@@ -146,5 +203,39 @@ mod tests {
             "{msg}"
         );
         assert!(!r.ok);
+    }
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(size(CAPTURE_LIMIT as u64), "16 MiB");
+        assert_eq!(size(150_000_000), "143.1 MiB");
+        assert_eq!(size(64 * 1024), "64 KiB");
+        assert_eq!(size(9), "9 bytes");
+    }
+
+    #[test]
+    fn a_group_shares_the_capture_limit_down_to_a_floor() {
+        assert_eq!(capture_limit(1), CAPTURE_LIMIT);
+        assert_eq!(capture_limit(0), CAPTURE_LIMIT);
+        assert_eq!(capture_limit(4), CAPTURE_LIMIT / 4);
+        assert_eq!(capture_limit(10_000), GROUP_CAPTURE_FLOOR);
+    }
+
+    #[test]
+    fn a_cut_stream_is_named_with_the_limit_and_the_way_to_keep_it() {
+        let stdout = Captured {
+            text: "x".into(),
+            printed: 150_000_000,
+            truncated: true,
+            limit: CAPTURE_LIMIT,
+        };
+        let text = cut_warning("local", "make dump", "stdout", &stdout);
+        assert!(
+            text.contains("143.1 MiB") && text.contains("first 16 MiB"),
+            "{text}"
+        );
+        assert!(text.contains("stdout_to"), "{text}");
+        let text = cut_warning("web-1", "make dump", "stderr", &stdout);
+        assert!(text.contains("2>FILE"), "{text}");
     }
 }

@@ -200,13 +200,18 @@ struct Outcome {
     failure: Option<String>,
 }
 
-async fn on_host(ctx: &Context, member: &ConnectRequest, task: &Task) -> Outcome {
+async fn on_host(
+    ctx: &Context,
+    member: &ConnectRequest,
+    task: &Task,
+    capture_limit: usize,
+) -> Outcome {
     let unreachable = |reason: String| Outcome {
         result: unreachable_result(&member.name, &task.describe(), &reason),
         failure: Some(reason),
     };
     let spec = HostSpec::new(member.clone());
-    match task.perform(ctx, &spec).await {
+    match task.perform(ctx, &spec, capture_limit).await {
         Ok(result) if result.ok => Outcome {
             result,
             failure: None,
@@ -221,6 +226,11 @@ async fn on_host(ctx: &Context, member: &ConnectRequest, task: &Task) -> Outcome
 
 fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> RhaiResult<Array> {
     let task = task?;
+    if group.members.len() > 1 {
+        task.refuse_shared_stdout_file(&format!("group.{verb}"))?;
+    }
+    // The group's Results together keep what one Result would.
+    let capture_limit = crate::command::capture_limit(group.members.len());
     let label = format!("group.{verb} `{}`", task.describe());
     let tracker = Tracker::new(ctx, group.names(), &label);
     let limit = tokio::sync::Semaphore::new(group.concurrency);
@@ -231,7 +241,7 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = limit.acquire().await.ok();
                 tracker.set(i, State::Running);
-                let outcome = on_host(ctx, member, task).await;
+                let outcome = on_host(ctx, member, task, capture_limit).await;
                 let state = if outcome.failure.is_some() {
                     State::Failed
                 } else {
@@ -324,7 +334,9 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         with each host's name. Returns the Results in target order. If any host failed or was unreachable,\n\
         throws one error listing each failed host and why, after every host finished; with warn: true,\n\
         returns every Result instead (code -1 and the reason in stderr for an unreachable host).\n\
-        Options: warn, timeout, env, cwd, stdin, quiet.\n\
+        Options: warn, timeout, env, cwd, stdin, quiet, stdout_to (a local path containing {host}: one\n\
+        file per host gets its stdout). The group's Results share the 16 MiB a Result keeps of each\n\
+        stream (at least 64 KiB per host); truncated is true on each Result that was cut.\n\
         Example: web.run(\"systemctl reload nginx\")";
     let c = ctx.clone();
     func("run", &["group: Group", "cmd: String", "Array"], run_doc)
@@ -342,7 +354,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     });
 
     let sudo_doc = "Run `cmd` with sudo on every host of the group in parallel (see Host sudo and group run).\n\
-        Options: user, warn, timeout, env, cwd, stdin, quiet.";
+        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to.";
     let c = ctx.clone();
     func("sudo", &["group: Group", "cmd: String", "Array"], sudo_doc)
         .register_into_engine(engine, move |g: &mut Group, cmd: &str| {

@@ -8,13 +8,22 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::api::func;
-use crate::command::{CmdResult, pump};
+use crate::command::stream::{Captured, Live, Stream, pump};
+use crate::command::{CAPTURE_LIMIT, CmdResult, stdout_path};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::quote::check_no_nul;
 
 const ORIGIN: &str = "local";
-const OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
+const OPTIONS: &[&str] = &[
+    "warn",
+    "timeout",
+    "env",
+    "cwd",
+    "stdin",
+    "quiet",
+    "stdout_to",
+];
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 const TIMED_OUT: i64 = 124;
 
@@ -22,8 +31,11 @@ pub fn module(ctx: &std::sync::Arc<Context>) -> Module {
     let mut module = Module::new();
     let doc = "Run `cmd` with `sh -c` on this machine; output streams live, prefixed `local |`.\n\
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds),\n\
-        env (#{ NAME: value }), cwd, stdin (text fed to the command), quiet (do not stream).\n\
-        Returns a Result {host, command, code, stdout, stderr, ok}.\n\
+        env (#{ NAME: value }), cwd, stdin (text fed to the command), quiet (do not stream),\n\
+        stdout_to (a local file that gets all of stdout, instead of the Result and the stream; relative\n\
+        to where opsh runs).\n\
+        Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
+        16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
         Example: let r = local::run(\"git status --short\", #{ warn: true });";
     let c = ctx.clone();
     func("run", &["cmd: String", "Result"], doc).set_into_module(&mut module, move |cmd: &str| {
@@ -54,6 +66,7 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
         )
         .map_err(runtime_error)?;
     }
+    let stdout_to = opts.string("stdout_to")?.map(|t| stdout_path(&t, ORIGIN));
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -73,9 +86,26 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
-    let act = ctx.act("local::run", ORIGIN, serde_json::json!({ "command": cmd }))?;
+    let mut args = serde_json::json!({ "command": cmd });
+    if let Some(path) = &stdout_to {
+        args["stdout_to"] = path.display().to_string().into();
+    }
+    let act = ctx.act("local::run", ORIGIN, args)?;
     if act.dry_run() {
         return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
+    }
+    if let Some(path) = &stdout_to {
+        match std::fs::File::create(path) {
+            Ok(file) => command.stdout(file),
+            Err(e) => {
+                let message = format!(
+                    "local::run: stdout_to: cannot create {}: {e}",
+                    path.display()
+                );
+                act.failed(&message);
+                return Err(runtime_error(message));
+            }
+        };
     }
     tracing::info!(command = %ctx.output.redact(cmd), "local::run");
     let result = ctx
@@ -107,15 +137,28 @@ async fn execute(
             let _ = pipe.write_all(text.as_bytes()).await;
         });
     }
-    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+    // No stdout pipe: it goes to the file of `stdout_to`.
+    let out = child.stdout.take();
+    let Some(err) = child.stderr.take() else {
         return Err(runtime_error("internal: command pipes missing"));
     };
     let output = &ctx.output;
+    let stream = |is_stderr| {
+        let live = (!quiet).then_some(Live {
+            output,
+            origin: ORIGIN,
+            is_stderr,
+        });
+        Stream::new(live, CAPTURE_LIMIT)
+    };
     let work = async {
-        let (stdout, stderr) = tokio::join!(
-            pump(out, ORIGIN, false, quiet, output),
-            pump(err, ORIGIN, true, quiet, output)
-        );
+        let stdout = async {
+            match out {
+                Some(out) => pump(out, stream(false)).await,
+                None => Captured::default(),
+            }
+        };
+        let (stdout, stderr) = tokio::join!(stdout, pump(err, stream(true)));
         let status = child.wait().await;
         (status, stdout, stderr)
     };
@@ -136,11 +179,19 @@ async fn execute(
         Some(code) => i64::from(code),
         None => {
             use std::os::unix::process::ExitStatusExt;
-            stderr += &format!("killed by signal {}\n", status.signal().unwrap_or(0));
-            128 + i64::from(status.signal().unwrap_or(0))
+            let signal = status.signal().unwrap_or(0);
+            stderr.text += &format!("killed by signal {signal}\n");
+            128 + i64::from(signal)
         }
     };
-    Ok(CmdResult::new(ORIGIN, cmd, code, stdout, stderr))
+    Ok(CmdResult::from_streams(
+        ORIGIN,
+        cmd,
+        code,
+        stdout,
+        stderr,
+        &ctx.output,
+    ))
 }
 
 /// Ends the command's process group if the wait is abandoned (timeout,

@@ -182,6 +182,55 @@ pub fn redact_json(value: &Value) -> Value {
     }
 }
 
+/// How many trailing bytes of `text` begin some form of a secret (a line
+/// of a multi-line one included): text arriving in
+/// pieces (a command's output) holds them back until the next piece shows
+/// whether the rest of the secret follows. Always a char boundary of `text`.
+pub fn secret_start_len(text: &str) -> usize {
+    current_forms()
+        .iter()
+        .map(|secret| prefix_at_end(text.as_bytes(), secret.as_bytes()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The longest start of `secret` that `text` ends with, found in time
+/// linear in the shorter of the two (Knuth-Morris-Pratt): a secret may be
+/// long, and is searched for in every chunk of a command's output.
+fn prefix_at_end(text: &[u8], secret: &[u8]) -> usize {
+    // A start longer than `text` cannot end it.
+    let secret = &secret[..secret.len().min(text.len())];
+    let Some(&first) = secret.first() else {
+        return 0;
+    };
+    let tail = &text[text.len().saturating_sub(secret.len())..];
+    if !tail.contains(&first) {
+        return 0;
+    }
+    // fallback[i]: the longest proper start of secret[..=i] that also ends it.
+    let mut fallback = vec![0; secret.len()];
+    let mut k = 0;
+    for (i, &byte) in secret.iter().enumerate().skip(1) {
+        while k > 0 && secret[k] != byte {
+            k = fallback[k - 1];
+        }
+        if secret[k] == byte {
+            k += 1;
+        }
+        fallback[i] = k;
+    }
+    let mut matched = 0;
+    for &byte in tail {
+        while matched > 0 && (matched == secret.len() || secret[matched] != byte) {
+            matched = fallback[matched - 1];
+        }
+        if secret[matched] == byte {
+            matched += 1;
+        }
+    }
+    matched
+}
+
 /// Credentials from the environment are secret from the start; those from
 /// profiles are added when the AWS configuration loads them.
 pub fn add_env_credentials() {
@@ -267,5 +316,15 @@ mod tests {
             redact_json(&value),
             serde_json::json!({ "***": ["***", "***", 7, null, true] })
         );
+    }
+
+    #[test]
+    fn a_secret_begun_at_the_end_is_found() {
+        assert_eq!(prefix_at_end(b"say abcab", b"abcabd"), 5);
+        assert_eq!(prefix_at_end(b"abcabcab", b"abcabd"), 5);
+        assert_eq!(prefix_at_end(b"xyz", b"abc"), 0);
+        assert_eq!(prefix_at_end(b"line\nal", b"alpha\nbravo"), 2);
+        assert_eq!(prefix_at_end(b"", b"abc"), 0);
+        assert_eq!(prefix_at_end(b"aaaa", b"aaaaaaaa"), 4);
     }
 }

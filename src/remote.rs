@@ -10,7 +10,7 @@ use std::time::Duration;
 use openssh::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use crate::command::pump;
+use crate::command::stream::{Captured, Live, Stream, pump};
 use crate::output::Output;
 use crate::quote::quote;
 use crate::ssh_session::{HostSpec, Master, Pool, session_error};
@@ -29,8 +29,8 @@ echo "opsh-pgid:$g"
 eval "unset g; set --; $1""#;
 /// Output a login shell prints before the wrapper runs is passed on, up to this.
 const PREAMBLE_LIMIT: usize = 64 * 1024;
-/// `read` returns at most this much.
-const READ_LIMIT: u64 = 128 * 1024 * 1024;
+/// `read` returns at most this much: as much as a Result keeps.
+pub const READ_LIMIT: usize = crate::command::CAPTURE_LIMIT;
 
 /// What the command reads on stdin.
 pub enum Input {
@@ -44,10 +44,10 @@ pub enum Input {
 pub enum Capture {
     /// Lines shown live with the host prefix (unless quiet) and captured.
     Lines { quiet: bool },
-    /// Raw bytes, captured silently.
+    /// Raw bytes, captured silently, up to READ_LIMIT.
     Bytes,
-    /// Raw bytes, written to this file.
-    File(tokio::fs::File),
+    /// Raw bytes, written to a local file; `name` is how errors call it.
+    File { file: tokio::fs::File, name: String },
 }
 
 pub struct Job<'a> {
@@ -59,12 +59,24 @@ pub struct Job<'a> {
     pub capture: Capture,
     pub quiet_stderr: bool,
     pub timeout: Option<Duration>,
+    /// The most of stderr, and of stdout captured as Lines, to keep.
+    pub capture_limit: usize,
 }
 
 pub struct Finished {
     pub code: i64,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
+    pub stdout: Stdout,
+    pub stderr: Captured,
+}
+
+/// The command's stdout, as its Capture asked.
+pub enum Stdout {
+    Lines(Captured),
+    Bytes(Vec<u8>),
+    /// More than READ_LIMIT bytes: the command was stopped there.
+    TooLarge,
+    /// Written to the Capture's file, or lost to a timeout.
+    NotKept,
 }
 
 /// Run `job` on the host of `spec`, over its master. A master found gone
@@ -106,15 +118,21 @@ pub async fn exec(
     };
 
     let feed = feed(stdin, job.input);
+    let limit = job.capture_limit;
     let out = async {
         let mut reader = BufReader::new(stdout);
         let (group, preamble) = read_marker(&mut reader).await;
         if let Some(group) = group {
             pgid.store(group, Ordering::SeqCst);
         }
-        collect(reader, preamble, job.capture, origin, output).await
+        collect(reader, preamble, job.capture, origin, limit, output).await
     };
-    let err = pump(stderr, origin, true, job.quiet_stderr, output);
+    let live = (!job.quiet_stderr).then_some(Live {
+        output,
+        origin,
+        is_stderr: true,
+    });
+    let err = pump(stderr, Stream::new(live, limit));
     let work = async {
         let (fed, out, err) = tokio::join!(feed, out, err);
         (fed, out, err, child.wait().await)
@@ -135,8 +153,8 @@ pub async fn exec(
                 }
                 return Ok(Finished {
                     code: TIMED_OUT,
-                    stdout: Vec::new(),
-                    stderr: note + "\n",
+                    stdout: Stdout::NotKept,
+                    stderr: Captured::note(note + "\n"),
                 });
             }
         },
@@ -149,7 +167,7 @@ pub async fn exec(
         // openssh reports exit code 127 as an error of its own.
         Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => 127,
         Err(openssh::Error::RemoteProcessTerminated) if master.session.check().await.is_ok() => {
-            stderr += "the remote command was killed by a signal\n";
+            stderr.text += "the remote command was killed by a signal\n";
             -1
         }
         Err(openssh::Error::RemoteProcessTerminated | openssh::Error::Disconnected) => {
@@ -210,24 +228,33 @@ async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), Str
 }
 
 /// Lines before the wrapper's marker come from the login shell; the marker
-/// carries the process group.
+/// carries the process group. Reads at most about PREAMBLE_LIMIT, newline
+/// or not.
 async fn read_marker<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> (Option<i64>, Vec<u8>) {
     let mut preamble = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return (None, preamble),
-            Ok(_) => {}
+    let mut line = Vec::new();
+    while preamble.len().saturating_add(line.len()) <= PREAMBLE_LIMIT {
+        let buf = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => buf,
+        };
+        let (taken, ended) = match buf.iter().position(|&b| b == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (buf.len(), false),
+        };
+        line.extend_from_slice(&buf[..taken]);
+        reader.consume(taken);
+        if !ended {
+            continue;
         }
         if let Some(rest) = line.strip_prefix(MARKER) {
             let group = String::from_utf8_lossy(rest).trim().parse().ok();
             return (group, preamble);
         }
-        preamble.extend_from_slice(&line);
-        if preamble.len() > PREAMBLE_LIMIT {
-            return (None, preamble);
-        }
+        preamble.append(&mut line);
     }
+    preamble.append(&mut line);
+    (None, preamble)
 }
 
 async fn collect<R: AsyncRead + Unpin>(
@@ -235,19 +262,19 @@ async fn collect<R: AsyncRead + Unpin>(
     preamble: Vec<u8>,
     capture: Capture,
     origin: &str,
+    limit: usize,
     output: &Output,
-) -> Result<Vec<u8>, String> {
+) -> Result<Stdout, String> {
     match capture {
         Capture::Lines { quiet } => {
-            if !quiet {
-                for line in String::from_utf8_lossy(&preamble).lines() {
-                    output.stream(origin, line, false);
-                }
-            }
-            let rest = pump(&mut reader, origin, false, quiet, output).await;
-            let mut all = preamble;
-            all.extend_from_slice(rest.as_bytes());
-            Ok(all)
+            let live = (!quiet).then_some(Live {
+                output,
+                origin,
+                is_stderr: false,
+            });
+            let mut stream = Stream::new(live, limit);
+            stream.push(&preamble);
+            Ok(Stdout::Lines(pump(reader, stream).await))
         }
         Capture::Bytes => {
             if !preamble.is_empty() {
@@ -257,11 +284,19 @@ async fn collect<R: AsyncRead + Unpin>(
                 );
             }
             let mut bytes = Vec::new();
+            let most = u64::try_from(READ_LIMIT).unwrap_or(u64::MAX);
             // A read error means the connection broke: the exit status says so.
-            let _ = (&mut reader).take(READ_LIMIT).read_to_end(&mut bytes).await;
-            Ok(bytes)
+            let _ = (&mut reader)
+                .take(most.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .await;
+            if bytes.len() > READ_LIMIT {
+                // Dropping the reader stops the command (SIGPIPE).
+                return Ok(Stdout::TooLarge);
+            }
+            Ok(Stdout::Bytes(bytes))
         }
-        Capture::File(mut file) => {
+        Capture::File { mut file, name } => {
             let mut buf = vec![0; 256 * 1024];
             loop {
                 let n = match reader.read(&mut buf).await {
@@ -270,12 +305,12 @@ async fn collect<R: AsyncRead + Unpin>(
                 };
                 file.write_all(&buf[..n])
                     .await
-                    .map_err(|e| format!("cannot write the download: {e}"))?;
+                    .map_err(|e| format!("cannot write {name}: {e}"))?;
             }
             file.flush()
                 .await
-                .map_err(|e| format!("cannot write the download: {e}"))?;
-            Ok(Vec::new())
+                .map_err(|e| format!("cannot write {name}: {e}"))?;
+            Ok(Stdout::NotKept)
         }
     }
 }

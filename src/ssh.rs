@@ -9,11 +9,11 @@ use rhai::{Dynamic, Engine, Map, Module};
 use serde::Serialize;
 
 use crate::api::func;
-use crate::command::CmdResult;
+use crate::command::{CAPTURE_LIMIT, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::quote::check_no_nul;
-use crate::remote::{self, Capture, Input, Job};
+use crate::remote::{self, Capture, Input, Job, Stdout};
 use crate::remote_script;
 use crate::ssh_session::{ConnectRequest, HostSpec};
 use crate::ssh_target::{Prefer, check_word, ssh_target};
@@ -28,8 +28,25 @@ pub const CONNECT_OPTIONS: &[&str] = &[
     "strict_host_keys",
     "connect_timeout",
 ];
-const RUN_OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
-const SUDO_OPTIONS: &[&str] = &["user", "warn", "timeout", "env", "cwd", "stdin", "quiet"];
+const RUN_OPTIONS: &[&str] = &[
+    "warn",
+    "timeout",
+    "env",
+    "cwd",
+    "stdin",
+    "quiet",
+    "stdout_to",
+];
+const SUDO_OPTIONS: &[&str] = &[
+    "user",
+    "warn",
+    "timeout",
+    "env",
+    "cwd",
+    "stdin",
+    "quiet",
+    "stdout_to",
+];
 const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
 const READ_OPTIONS: &[&str] = &["sudo"];
 
@@ -200,6 +217,8 @@ pub enum Action {
         stdin: Option<Vec<u8>>,
         timeout: Option<Duration>,
         quiet: bool,
+        /// A local path (`{host}` for the host's name) that gets stdout.
+        stdout_to: Option<String>,
     },
     Install {
         /// The local file, or the text to write.
@@ -254,6 +273,7 @@ impl Task {
                 stdin: prepared.stdin,
                 timeout: opts.seconds("timeout")?,
                 quiet: opts.bool("quiet")?.unwrap_or(false),
+                stdout_to: opts.string("stdout_to")?,
             },
             warn: opts.bool("warn")?.unwrap_or(false),
         })
@@ -357,9 +377,30 @@ impl Task {
         }
     }
 
-    /// Do it on the host of `spec`. `Err` is a host that could not be
-    /// reached or a connection that broke: the outcome is unknown.
-    pub async fn perform(&self, ctx: &Context, spec: &HostSpec) -> Result<CmdResult, String> {
+    /// Refuse a `stdout_to` that would send every host of a group to one file.
+    pub fn refuse_shared_stdout_file(&self, function: &str) -> RhaiResult<()> {
+        match &self.action {
+            Action::Run {
+                stdout_to: Some(path),
+                ..
+            } if !path.contains(HOST_PLACEHOLDER) => Err(runtime_error(format!(
+                "{function}: option `stdout_to` must contain {HOST_PLACEHOLDER} so that each host \
+                 writes its own file (e.g. \"out/{HOST_PLACEHOLDER}.log\"), not {path:?}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Do it on the host of `spec`, keeping at most `capture_limit` of
+    /// each output stream. `Err` is a host that could not be reached, a
+    /// connection that broke (the outcome is unknown) or a local file that
+    /// could not be read or written.
+    pub async fn perform(
+        &self,
+        ctx: &Context,
+        spec: &HostSpec,
+        capture_limit: usize,
+    ) -> Result<CmdResult, String> {
         let name = spec.request.name.as_str();
         let (action, args) = self.journal_entry();
         // The journal's error stops the run: `check` after this call says so.
@@ -382,26 +423,83 @@ impl Task {
         if planned {
             return Err(format!("{name} exists only in a dry run's plan"));
         }
-        let job = match &self.action {
+        let done = match self.job(ctx, spec, capture_limit).await {
+            Ok(job) => remote::exec(&ctx.ssh, spec, job, &ctx.output).await,
+            Err(reason) => Err(reason),
+        };
+        let done = match done {
+            Ok(done) => done,
+            Err(reason) => {
+                entry.failed(&reason);
+                return Err(reason);
+            }
+        };
+        if done.code == 0 {
+            entry.done(serde_json::json!({ "code": done.code }));
+        } else {
+            entry.failed(&format!("exit code {}", done.code));
+        }
+        let stdout = match done.stdout {
+            Stdout::Lines(captured) => captured,
+            // In the file of `stdout_to`; bytes are never asked of a command.
+            Stdout::Bytes(_) | Stdout::TooLarge | Stdout::NotKept => Default::default(),
+        };
+        Ok(CmdResult::from_streams(
+            name,
+            &self.describe(),
+            done.code,
+            stdout,
+            done.stderr,
+            &ctx.output,
+        ))
+    }
+
+    /// The remote job that does this task on the host of `spec`.
+    async fn job<'a>(
+        &self,
+        ctx: &Context,
+        spec: &'a HostSpec,
+        capture_limit: usize,
+    ) -> Result<Job<'a>, String> {
+        let name = spec.request.name.as_str();
+        match &self.action {
             Action::Run {
                 cmd,
                 script,
                 stdin,
                 timeout,
                 quiet,
+                stdout_to,
                 ..
             } => {
                 tracing::info!(host = name, command = %ctx.output.redact(cmd), "run");
-                Job {
+                let capture = match stdout_to {
+                    None => Capture::Lines { quiet: *quiet },
+                    Some(template) => {
+                        // Connected first, so an unreachable host leaves no
+                        // empty file that reads as "printed nothing".
+                        ctx.ssh.master(spec).await.map_err(|e| e.to_string())?;
+                        let path = stdout_path(template, name);
+                        let file = tokio::fs::File::create(&path).await.map_err(|e| {
+                            format!("stdout_to: cannot create {}: {e}", path.display())
+                        })?;
+                        Capture::File {
+                            file,
+                            name: path.display().to_string(),
+                        }
+                    }
+                };
+                Ok(Job {
                     origin: name,
                     script: script.clone(),
                     input: stdin
                         .as_ref()
                         .map_or(Input::Null, |s| Input::Bytes(s.clone())),
-                    capture: Capture::Lines { quiet: *quiet },
+                    capture,
                     quiet_stderr: *quiet,
                     timeout: *timeout,
-                }
+                    capture_limit,
+                })
             }
             Action::Install {
                 source, timeout, ..
@@ -421,35 +519,17 @@ impl Task {
                     .install_script(size, &token())
                     .map_err(|e| e.to_string())?;
                 tracing::info!(host = name, what = %ctx.output.redact(&self.describe()), "install");
-                Job {
+                Ok(Job {
                     origin: name,
                     script,
                     input,
                     capture: Capture::Lines { quiet: true },
                     quiet_stderr: true,
                     timeout: *timeout,
-                }
+                    capture_limit,
+                })
             }
-        };
-        let done = match remote::exec(&ctx.ssh, spec, job, &ctx.output).await {
-            Ok(done) => done,
-            Err(reason) => {
-                entry.failed(&reason);
-                return Err(reason);
-            }
-        };
-        if done.code == 0 {
-            entry.done(serde_json::json!({ "code": done.code }));
-        } else {
-            entry.failed(&format!("exit code {}", done.code));
         }
-        Ok(CmdResult::new(
-            name,
-            &self.describe(),
-            done.code,
-            String::from_utf8_lossy(&done.stdout).into_owned(),
-            done.stderr,
-        ))
     }
 
     /// How the plan and the journal record this task.
@@ -457,13 +537,20 @@ impl Task {
         use serde_json::json;
         match &self.action {
             Action::Run {
-                cmd, sudo: None, ..
-            } => ("ssh::run", json!({ "command": cmd })),
-            Action::Run {
                 cmd,
-                sudo: Some(user),
+                sudo,
+                stdout_to,
                 ..
-            } => ("ssh::sudo", json!({ "command": cmd, "user": user })),
+            } => {
+                let (action, mut args) = match sudo {
+                    None => ("ssh::run", json!({ "command": cmd })),
+                    Some(user) => ("ssh::sudo", json!({ "command": cmd, "user": user })),
+                };
+                if let Some(path) = stdout_to {
+                    args["stdout_to"] = json!(path);
+                }
+                (action, args)
+            }
             Action::Install {
                 source,
                 remote,
@@ -573,7 +660,7 @@ fn is_planned(name: &str) -> bool {
 fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<CmdResult> {
     let task = task?;
     ctx.runtime.block_on(async {
-        let outcome = task.perform(ctx, &host.spec).await;
+        let outcome = task.perform(ctx, &host.spec, CAPTURE_LIMIT).await;
         ctx.journal.check()?;
         task.finish(ctx, &host.spec, outcome).await
     })?
@@ -597,17 +684,30 @@ async fn fetch(
         capture,
         quiet_stderr: true,
         timeout: None,
+        capture_limit: CAPTURE_LIMIT,
     };
     let done = remote::exec(&ctx.ssh, &host.spec, job, &ctx.output).await?;
+    if let Stdout::TooLarge = done.stdout {
+        return Err(format!(
+            "read: {}:{remote} is larger than {}, the most read() returns; \
+             copy it to a local file with download({remote:?}, LOCAL_PATH) instead",
+            host.name,
+            crate::command::size(u64::try_from(remote::READ_LIMIT).unwrap_or(u64::MAX)),
+        ));
+    }
     if done.code != 0 {
         return Err(format!(
             "cannot read {}:{remote} (exit code {}): {}",
             host.name,
             done.code,
-            done.stderr.trim()
+            done.stderr.text.trim()
         ));
     }
-    Ok(done.stdout)
+    Ok(match done.stdout {
+        Stdout::Bytes(bytes) => bytes,
+        Stdout::Lines(captured) => captured.text.into_bytes(),
+        Stdout::TooLarge | Stdout::NotKept => Vec::new(),
+    })
 }
 
 fn read(ctx: &Context, host: &Host, remote: &str, opts: &Options) -> RhaiResult<String> {
@@ -616,7 +716,9 @@ fn read(ctx: &Context, host: &Host, remote: &str, opts: &Options) -> RhaiResult<
         .runtime
         .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), Capture::Bytes).await })?
         .map_err(runtime_error)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    // No copy of a large file when it is valid UTF-8.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Stream a remote file to a temporary file beside `local`, then rename it
@@ -648,9 +750,12 @@ fn download(
         .prefix(".opsh-download-")
         .tempfile_in(&dir)
         .map_err(fail)?;
-    let file = tokio::fs::File::from_std(tmp.reopen().map_err(fail)?);
+    let capture = Capture::File {
+        file: tokio::fs::File::from_std(tmp.reopen().map_err(fail)?),
+        name: local.display().to_string(),
+    };
     ctx.runtime
-        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), Capture::File(file)).await })?
+        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), capture).await })?
         .map_err(runtime_error)?;
     tmp.persist(&local).map_err(|e| {
         runtime_error(format!(
@@ -675,6 +780,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
             capture: Capture::Bytes,
             quiet_stderr: true,
             timeout: None,
+            capture_limit: CAPTURE_LIMIT,
         };
         remote::exec(&ctx.ssh, &host.spec, job, &ctx.output).await
     })?;
@@ -685,7 +791,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
             "exists: cannot check {}:{path} (exit code {}): {}",
             host.name,
             d.code,
-            d.stderr.trim()
+            d.stderr.text.trim()
         ))),
     }
 }
@@ -768,8 +874,11 @@ fn module(ctx: &Arc<Context>) -> Module {
 fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
     let run_doc = "Run `cmd` on the host with `sh -c`; output streams live, each line prefixed with the host name.\n\
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds; the\n\
-        remote command is stopped too, exit code 124), env (#{ NAME: value }), cwd, stdin (text), quiet.\n\
-        Returns a Result {host, command, code, stdout, stderr, ok}.\n\
+        remote command is stopped too, exit code 124), env (#{ NAME: value }), cwd, stdin (text), quiet,\n\
+        stdout_to (a local file that gets all of stdout, instead of the Result and the stream; {host} in\n\
+        the path is replaced by the host's name).\n\
+        Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
+        16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
         Example: web.run(\"systemctl is-active nginx\", #{ warn: true })";
     let c = ctx.clone();
     func("run", &["host: Host", "cmd: String", "Result"], run_doc)
@@ -788,7 +897,7 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
 
     let sudo_doc = "Run `cmd` as root (or option `user`) with `sudo -n -u USER -- sh -c cmd`. sudo never prompts:\n\
         a host where sudo wants a password is an error that says so (allow NOPASSWD for the login user).\n\
-        Options: user, warn, timeout, env, cwd, stdin, quiet (as for run).\n\
+        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to (as for run).\n\
         Example: db.sudo(\"createdb shop\", #{ user: \"postgres\" })";
     let c = ctx.clone();
     func("sudo", &["host: Host", "cmd: String", "Result"], sudo_doc)
@@ -927,7 +1036,8 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         },
     );
 
-    let read_doc = "The contents of the file `remote` on the host, as a string.\n\
+    let read_doc = "The contents of the file `remote` on the host, as a string; a file over 16 MiB is an\n\
+        error (copy it with download instead).\n\
         Options: sudo (true, or a user).\n\
         Example: let version = web.read(\"/srv/app/VERSION\");";
     let c = ctx.clone();
