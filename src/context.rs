@@ -17,6 +17,8 @@ pub struct Context {
     pub journal: Journal,
     /// Someone can answer prompts: stdin and stderr are terminals.
     pub terminal: bool,
+    /// What a dry run has planned so far, for its reads (empty otherwise).
+    pub planned: crate::planned::World,
     /// SSH connections shared by the whole run.
     pub ssh: crate::ssh_session::Pool,
     used_vars: Mutex<BTreeSet<String>>,
@@ -29,6 +31,7 @@ impl Context {
             terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             ssh: crate::ssh_session::Pool::new(&settings.ssh),
             journal: Journal::new(settings.journal),
+            planned: crate::planned::World::default(),
             settings,
             runtime,
             output,

@@ -18,6 +18,7 @@ use crate::aws;
 use crate::context::Context;
 use crate::ec2_types::{Address, Image, Instance, KeyPair, SecurityGroup, Snapshot, Tags, Volume};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::TagQuery;
 
 pub struct Ec2<'a> {
     pub ctx: &'a Context,
@@ -286,6 +287,27 @@ pub fn tag_filters(opts: &Options) -> RhaiResult<Vec<Filter>> {
             }
         })
         .collect())
+}
+
+/// The same `tags` option as a query of planned resources.
+pub fn tag_query(opts: &Options) -> RhaiResult<TagQuery> {
+    let Some(tags) = opts.map("tags")? else {
+        return Ok(TagQuery::default());
+    };
+    Ok(TagQuery(
+        tags.iter()
+            .map(|(key, value)| {
+                let values = if value.is_unit() || (value.is_string() && value.to_string() == "*") {
+                    None
+                } else if let Some(values) = value.read_lock::<rhai::Array>() {
+                    Some(values.iter().map(Dynamic::to_string).collect())
+                } else {
+                    Some(vec![value.to_string()])
+                };
+                (key.to_string(), values)
+            })
+            .collect(),
+    ))
 }
 
 /// Tags to set, from a `tags` option.

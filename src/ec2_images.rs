@@ -14,11 +14,12 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::ec2_call::{
     Ec2, Kind, array, filter, is_planned, not_yet_visible, outcome, planned_id, refs,
-    retry_not_found, tag_filters, tag_spec, tags_option,
+    retry_not_found, tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::ec2_instances::fetch_instances;
-use crate::ec2_types::{Image, KeyPair, label, now};
+use crate::ec2_types::{Image, Instance, KeyPair, label, now};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::{Lookup, TagQuery};
 use crate::prompt;
 
 pub const IMAGES_OPTIONS: &[&str] = &["owners", "tags", "name"];
@@ -52,6 +53,9 @@ struct Query {
     owners: Vec<String>,
     filters: Vec<Filter>,
     shown: String,
+    /// The same query asked of the plan's images.
+    tags: TagQuery,
+    name: Option<String>,
 }
 
 impl Query {
@@ -68,7 +72,8 @@ impl Query {
             let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             shown.push(format!("tags {}", pairs.join(", ")));
         }
-        if let Some(name) = opts.string("name")? {
+        let name = opts.string("name")?;
+        if let Some(name) = &name {
             shown.push(format!("name {name}"));
             filters.push(filter("name", [name]));
         }
@@ -76,8 +81,56 @@ impl Query {
             owners,
             filters,
             shown: shown.join("; "),
+            tags: tag_query(opts)?,
+            name,
         })
     }
+}
+
+/// `found` as the plan leaves it: images the plan creates (ours, so only
+/// when the query asks for our own), removes or retags.
+async fn planned_images(
+    ec2: &Ec2<'_>,
+    call: &str,
+    query: &Query,
+    found: Vec<Image>,
+) -> RhaiResult<Vec<Image>> {
+    let retagged = ec2.ctx.planned.retagged::<Image>();
+    let extra = if retagged.is_empty() {
+        Vec::new()
+    } else {
+        fetch_images(ec2.client, &[], &retagged, Vec::new())
+            .await
+            .map_err(|e| ec2.fail(call, &retagged.join(", "), e))?
+    };
+    let ours = query.owners.iter().any(|o| o == "self");
+    Ok(ec2.ctx.planned.list(found, extra, |i| {
+        ours && query.tags.matches(&i.tags)
+            && query
+                .name
+                .as_ref()
+                .is_none_or(|n| i.name.as_ref().is_some_and(|name| glob(n, name)))
+    }))
+}
+
+/// EC2's name filter wildcards: `*` any run, `?` any one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters.
+    let mut matched = vec![false; t.len() + 1];
+    matched[0] = true;
+    for c in p {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && t[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[t.len()]
 }
 
 pub fn images(ctx: &Context, opts: Options) -> RhaiResult<Array> {
@@ -85,10 +138,10 @@ pub fn images(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     let query = Query::new(&opts)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_images(ec2.client, &query.owners, &[], query.filters)
+        let found = fetch_images(ec2.client, &query.owners, &[], query.filters.clone())
             .await
             .map_err(|e| ec2.fail(CALL, &query.shown, e))?;
-        Ok(array(found))
+        Ok(array(planned_images(&ec2, CALL, &query, found).await?))
     })
 }
 
@@ -98,9 +151,12 @@ pub fn find_image(ctx: &Context, opts: Options) -> RhaiResult<Image> {
     query.filters.push(filter("state", ["available"]));
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_images(ec2.client, &query.owners, &[], query.filters)
+        let found = fetch_images(ec2.client, &query.owners, &[], query.filters.clone())
             .await
             .map_err(|e| ec2.fail(CALL, &query.shown, e))?;
+        // An image the plan creates counts as available: the real run waits for it.
+        let mut found = planned_images(&ec2, CALL, &query, found).await?;
+        found.sort_by(|a, b| (&b.created, &b.id).cmp(&(&a.created, &a.id)));
         found.into_iter().next().ok_or_else(|| {
             runtime_error(format!(
                 "{CALL}: no available image in {} matches {}\nhelp: list candidates with ec2::images(#{{ ... }}); images of others need `owners`",
@@ -122,9 +178,13 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
     let tags = tags_option(&opts)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let source = fetch_instances(ec2.client, ids.as_slice(), Vec::new())
-            .await
-            .map_err(|e| ec2.fail(CALL, id, e))?;
+        let source = match ctx.planned.lookup::<Instance>(id) {
+            Lookup::Planned(i) => vec![i],
+            _ if is_planned(id) => Vec::new(),
+            _ => fetch_instances(ec2.client, ids.as_slice(), Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, id, e))?,
+        };
         let source_tags = source.first().map(|i| i.tags.clone()).unwrap_or_default();
         let name = name.unwrap_or_else(|| {
             let base = source_tags
@@ -161,13 +221,15 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
             )
             .await?;
         let Some(image_id) = out.and_then(|o| o.image_id().map(str::to_string)) else {
-            return Ok(Image {
+            let planned = Image {
                 id: planned_id("ami"),
                 name: Some(name),
                 state: "pending".into(),
                 created: Some(now()),
                 tags,
-            });
+            };
+            ctx.planned.put(planned.clone());
+            return Ok(planned);
         };
         let image_ids = [image_id.clone()];
         let found = retry_not_found(|| fetch_images(ec2.client, &[], &image_ids, Vec::new()))
@@ -295,6 +357,8 @@ pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("deregistered {name}"));
+            } else {
+                ctx.planned.remove::<Image>(id);
             }
         }
         Ok(())
@@ -360,5 +424,14 @@ mod tests {
         assert_eq!(public_key_text("t", path.to_str().unwrap()).unwrap(), key);
         let err = public_key_text("ec2::import_key_pair", "/no/such.pub").unwrap_err();
         assert!(err.to_string().contains("neither an OpenSSH public key"));
+    }
+
+    #[test]
+    fn name_patterns_match_as_ec2_matches_them() {
+        assert!(glob("amzn*", "amzn2-ami-hvm"));
+        assert!(glob("web-?", "web-1"));
+        assert!(!glob("web-?", "web-10"));
+        assert!(glob("*", ""));
+        assert!(!glob("db", "db-1"));
     }
 }

@@ -20,10 +20,12 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::ec2_call::{
     Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
-    refs, retry_not_found, shaped, tag_filters, tag_list, tag_spec, tags_from_map, tags_option,
+    refs, retry_not_found, shaped, tag_filters, tag_list, tag_query, tag_spec, tags_from_map,
+    tags_option,
 };
 use crate::ec2_types::{Instance, Tags, label, labelled, now};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::{Lookup, settles};
 use crate::prompt;
 
 pub const LAUNCH_OPTIONS: &[&str] = &[
@@ -84,18 +86,26 @@ pub async fn fetch_instances(
     Ok(instances)
 }
 
-/// The instances `ids` names, as `id (Name)` labels, for confirmations and
-/// logs. Planned ids (from a dry run) are named as they are.
-async fn labels(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<String>> {
-    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
-    let found = if real.is_empty() {
-        Vec::new()
-    } else {
-        fetch_instances(ec2.client, &real, Vec::new())
+/// The instances `ids` names as they are, or as a dry run leaves them;
+/// an id nothing is known of is left out.
+async fn current(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<Instance>> {
+    let world = &ec2.ctx.planned;
+    let mut known = Vec::new();
+    let mut ask = Vec::new();
+    for id in ids {
+        match world.lookup::<Instance>(id) {
+            Lookup::Planned(i) => known.push(i),
+            Lookup::Unknown if !is_planned(id) => ask.push(id.clone()),
+            Lookup::Unknown | Lookup::Removed => {}
+        }
+    }
+    if !ask.is_empty() {
+        let found = fetch_instances(ec2.client, &ask, Vec::new())
             .await
-            .map_err(|e| ec2.fail(call, &real.join(", "), e))?
-    };
-    Ok(labelled(ids, &found, |i| (&i.id, &i.tags)))
+            .map_err(|e| ec2.fail(call, &ask.join(", "), e))?;
+        known.extend(found.into_iter().filter_map(|i| world.patch(i)));
+    }
+    Ok(known)
 }
 
 pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
@@ -112,16 +122,39 @@ pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
                     STATES.join(", ")
                 )));
             }
-            filters.push(filter("instance-state-name", states));
+            filters.push(filter("instance-state-name", states.clone()));
         }
     }
     let ids = opts.strings("ids")?;
+    let query = tag_query(&opts)?;
+    let wanted = |i: &Instance| {
+        let state_ok = match states.as_slice() {
+            [] => LIVE.contains(&i.state.as_str()),
+            [all] if all == "all" || all == "any" => true,
+            _ => states.contains(&i.state),
+        };
+        state_ok && query.matches(&i.tags) && (ids.is_empty() || ids.contains(&i.id))
+    };
+    // Placeholders are the plan's alone: AWS is asked only of real ids.
+    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_instances(ec2.client, &ids, filters)
-            .await
-            .map_err(|e| ec2.fail(CALL, &ids.join(", "), e))?;
-        Ok(array(found))
+        let found = if ids.is_empty() || !real.is_empty() {
+            fetch_instances(ec2.client, &real, filters)
+                .await
+                .map_err(|e| ec2.fail(CALL, &ids.join(", "), e))?
+        } else {
+            Vec::new()
+        };
+        let retagged = ctx.planned.retagged::<Instance>();
+        let extra = if retagged.is_empty() {
+            Vec::new()
+        } else {
+            fetch_instances(ec2.client, &retagged, Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
+        };
+        Ok(array(ctx.planned.list(found, extra, wanted)))
     })
 }
 
@@ -133,11 +166,20 @@ pub fn instance(ctx: &Context, x: &Dynamic) -> RhaiResult<Instance> {
             "{CALL}: takes one instance; use ec2::instances(#{{ ids: [...] }}) for several"
         )));
     };
+    match ctx.planned.lookup::<Instance>(id) {
+        Lookup::Planned(i) => return Ok(i),
+        Lookup::Removed => return Err(no_instance(id, "the plan")),
+        Lookup::Unknown if is_planned(id) => return Err(no_instance(id, "the plan")),
+        Lookup::Unknown => {}
+    }
     let ec2 = Ec2::new(ctx)?;
     let ids = std::slice::from_ref(id);
     ec2.run(async {
         match fetch_instances(ec2.client, ids, Vec::new()).await {
-            Ok(mut found) if !found.is_empty() => Ok(found.remove(0)),
+            Ok(mut found) if !found.is_empty() => ctx
+                .planned
+                .patch(found.remove(0))
+                .ok_or_else(|| no_instance(id, "the plan")),
             Ok(_) => Err(no_instance(id, ec2.region)),
             Err(e) if not_yet_visible(&e) => Err(no_instance(id, ec2.region)),
             Err(e) => Err(ec2.fail(CALL, id, e)),
@@ -145,6 +187,7 @@ pub fn instance(ctx: &Context, x: &Dynamic) -> RhaiResult<Instance> {
     })
 }
 
+/// `region` names where it was looked for: a region, or "the plan".
 fn no_instance(id: &str, region: &str) -> Box<rhai::EvalAltResult> {
     runtime_error(format!(
         "ec2::instance: no instance {id} in {region}\nhelp: check the id and --region; ec2::instances(#{{ tags: ... }}) finds instances by tag"
@@ -260,9 +303,16 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     ec2.run(async {
         let mut gone = Vec::new();
         if let Some(name) = &name {
-            let same = fetch_instances(ec2.client, &[], identity_filters(name, &tags))
+            let found = fetch_instances(ec2.client, &[], identity_filters(name, &tags))
                 .await
                 .map_err(|e| ec2.fail(CALL, name, e))?;
+            // An instance this dry run already plans under the name is reused too.
+            let same = ctx.planned.list(found, Vec::new(), |i| {
+                i.tags.get("Name") == Some(name)
+                    && tags
+                        .get("role")
+                        .is_none_or(|role| i.tags.get("role") == Some(role))
+            });
             let (live, old): (Vec<Instance>, Vec<Instance>) = same
                 .into_iter()
                 .partition(|i| LIVE.contains(&i.state.as_str()));
@@ -343,25 +393,27 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
             )
             .await?;
         let Some(out) = launched else {
-            return Ok(array(
-                (0..count)
-                    .map(|_| Instance {
-                        id: planned_id("i"),
-                        state: "pending".into(),
-                        instance_type: instance_type.clone(),
-                        image: image.clone(),
-                        public_ip: None,
-                        private_ip: None,
-                        public_dns: None,
-                        private_dns: None,
-                        zone: zone.clone(),
-                        key_name: key_name.clone(),
-                        launch_time: Some(now()),
-                        tags: tags.clone(),
-                        security_groups: group_ids.clone(),
-                    })
-                    .collect(),
-            ));
+            let planned: Vec<Instance> = (0..count)
+                .map(|_| Instance {
+                    id: planned_id("i"),
+                    state: "pending".into(),
+                    instance_type: instance_type.clone(),
+                    image: image.clone(),
+                    public_ip: None,
+                    private_ip: None,
+                    public_dns: None,
+                    private_dns: None,
+                    zone: zone.clone(),
+                    key_name: key_name.clone(),
+                    launch_time: Some(now()),
+                    tags: tags.clone(),
+                    security_groups: group_ids.clone(),
+                })
+                .collect();
+            for instance in &planned {
+                ctx.planned.put(instance.clone());
+            }
+            return Ok(array(planned));
         };
         let ids: Vec<String> = out
             .instances()
@@ -425,6 +477,16 @@ impl Change {
         }
     }
 
+    /// The state the change leaves an instance in at once, as reads see it.
+    fn leaves(self) -> Option<&'static str> {
+        match self {
+            Change::Start => Some("pending"),
+            Change::Stop => Some("stopping"),
+            Change::Reboot => None,
+            Change::Terminate => Some("shutting-down"),
+        }
+    }
+
     fn doing(self) -> &'static str {
         match self {
             Change::Start => "starting",
@@ -442,7 +504,8 @@ pub fn change(ctx: &Context, x: &Dynamic, change: Change) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    let names = ec2.run(labels(&ec2, call, &ids))?;
+    let before = ec2.run(current(&ec2, call, &ids))?;
+    let names = labelled(&ids, &before, |i| (&i.id, &i.tags));
     if matches!(change, Change::Terminate) {
         prompt::confirm_destructive(ctx, "terminate", &names)?;
     }
@@ -502,6 +565,11 @@ pub fn change(ctx: &Context, x: &Dynamic, change: Change) -> RhaiResult<()> {
     })?;
     if done {
         ctx.output.info(&format!("{} {target}", change.doing()));
+    } else if let Some(state) = change.leaves() {
+        for mut instance in before {
+            instance.state = state.to_string();
+            ctx.planned.put(instance);
+        }
     }
     Ok(())
 }
@@ -541,17 +609,37 @@ pub fn wait_until(ctx: &Context, x: &Dynamic, state: &str, opts: Options) -> Rha
     let timeout = opts.seconds("timeout")?.unwrap_or(WAIT_TIMEOUT);
     let r = refs(CALL, x, Kind::Instance)?;
     let given = given_instances(x);
-    let real: Vec<String> = r.ids.iter().filter(|id| !is_planned(id)).cloned().collect();
-    let planned: Vec<&String> = r.ids.iter().filter(|id| is_planned(id)).collect();
-    if !planned.is_empty() {
-        let shown: Vec<&str> = planned.iter().map(|s| s.as_str()).collect();
-        ctx.output.info(&format!(
-            "dry run: would wait until {} {} {state}",
-            shown.join(", "),
-            if shown.len() == 1 { "is" } else { "are" }
-        ));
-    }
     let mut current: HashMap<String, Instance> = HashMap::new();
+    let mut real: Vec<String> = Vec::new();
+    for id in &r.ids {
+        match ctx.planned.lookup::<Instance>(id) {
+            Lookup::Planned(mut i) => {
+                if i.state == state || settles(&i.state) == Some(state) {
+                    i.state = state.to_string();
+                    ctx.planned.put(i.clone());
+                    current.insert(id.clone(), i);
+                } else if is_planned(id) || hopeless(state, &i.state) {
+                    return Err(runtime_error(format!(
+                        "{CALL}: {} is {} in the plan: nothing planned makes it {state}",
+                        label(&i.id, &i.tags),
+                        i.state
+                    )));
+                } else {
+                    real.push(id.clone());
+                }
+            }
+            Lookup::Removed => return Err(no_instance(id, "the plan")),
+            Lookup::Unknown if is_planned(id) => {
+                let mut i = given.get(id).cloned().unwrap_or_else(|| bare_instance(id));
+                i.state = state.to_string();
+                current.insert(id.clone(), i);
+            }
+            Lookup::Unknown => real.push(id.clone()),
+        }
+    }
+    if !current.is_empty() && ctx.settings.dry_run {
+        plan_wait(ctx, &r.ids, &current, state)?;
+    }
     if !real.is_empty() {
         let ec2 = Ec2::new(ctx)?;
         let spinner = Spinner::new();
@@ -559,17 +647,28 @@ pub fn wait_until(ctx: &Context, x: &Dynamic, state: &str, opts: Options) -> Rha
         spinner.finish();
         current.extend(result?.into_iter().map(|i| (i.id.clone(), i)));
     }
-    let mut out = Vec::new();
-    for id in &r.ids {
-        if let Some(i) = current.remove(id) {
-            out.push(i);
-        } else {
-            let mut i = given.get(id).cloned().unwrap_or_else(|| bare_instance(id));
-            i.state = state.to_string();
-            out.push(i);
-        }
-    }
+    let out: Vec<Instance> = r.ids.iter().filter_map(|id| current.remove(id)).collect();
     Ok(shaped(r.many, out))
+}
+
+/// A wait the plan satisfies, as a step of the plan.
+fn plan_wait(
+    ctx: &Context,
+    ids: &[String],
+    satisfied: &HashMap<String, Instance>,
+    state: &str,
+) -> RhaiResult<()> {
+    let shown: Vec<String> = ids
+        .iter()
+        .filter_map(|id| satisfied.get(id))
+        .map(|i| label(&i.id, &i.tags))
+        .collect();
+    let verb = if shown.len() == 1 { "is" } else { "are" };
+    let target = format!("{} {verb} {state}", shown.join(", "));
+    ctx.output
+        .info(&format!("dry run: would wait until {target}"));
+    ctx.act("ec2::wait_until", &target, Value::Null)?;
+    Ok(())
 }
 
 /// A planned instance the script named only by id.
@@ -673,21 +772,25 @@ pub fn tag(ctx: &Context, x: &Dynamic, tags: &Map) -> RhaiResult<()> {
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        ec2.mutate(
-            CALL,
-            &ids.join(", "),
-            serde_json::json!({ "tags": tags }),
-            |d| {
-                ec2.client
-                    .create_tags()
-                    .set_resources(Some(ids.clone()))
-                    .set_tags(Some(tag_list(&tags)))
-                    .dry_run(d)
-                    .send()
-            },
-            nothing,
-        )
-        .await?;
+        let done = ec2
+            .mutate(
+                CALL,
+                &ids.join(", "),
+                serde_json::json!({ "tags": tags }),
+                |d| {
+                    ec2.client
+                        .create_tags()
+                        .set_resources(Some(ids.clone()))
+                        .set_tags(Some(tag_list(&tags)))
+                        .dry_run(d)
+                        .send()
+                },
+                nothing,
+            )
+            .await?;
+        if done.is_none() {
+            ctx.planned.tag(&ids, &tags);
+        }
         Ok(())
     })
 }
@@ -701,23 +804,27 @@ pub fn untag(ctx: &Context, x: &Dynamic, keys: &Array) -> RhaiResult<()> {
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        ec2.mutate(
-            CALL,
-            &ids.join(", "),
-            serde_json::json!({ "keys": keys }),
-            |d| {
-                ec2.client
-                    .delete_tags()
-                    .set_resources(Some(ids.clone()))
-                    .set_tags(Some(
-                        keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
-                    ))
-                    .dry_run(d)
-                    .send()
-            },
-            nothing,
-        )
-        .await?;
+        let done = ec2
+            .mutate(
+                CALL,
+                &ids.join(", "),
+                serde_json::json!({ "keys": keys }),
+                |d| {
+                    ec2.client
+                        .delete_tags()
+                        .set_resources(Some(ids.clone()))
+                        .set_tags(Some(
+                            keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+                        ))
+                        .dry_run(d)
+                        .send()
+                },
+                nothing,
+            )
+            .await?;
+        if done.is_none() {
+            ctx.planned.untag(&ids, &keys);
+        }
         Ok(())
     })
 }

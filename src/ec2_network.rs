@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::ec2_call::{
     Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id, refs,
-    tag_filters, tag_spec, tags_option,
+    tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::ec2_rules::{Rule, RuleSpec};
 use crate::ec2_types::{Address, SecurityGroup, label};
@@ -52,8 +52,13 @@ async fn find_group(
     name_or_id: &str,
     vpc: Option<&str>,
 ) -> RhaiResult<Option<SecurityGroup>> {
-    if is_planned(name_or_id) {
-        return Ok(None);
+    let world = &ec2.ctx.planned;
+    let planned = world.find::<SecurityGroup>(|g| {
+        g.id == name_or_id
+            || (g.name == name_or_id && vpc.is_none_or(|v| g.vpc.as_deref() == Some(v)))
+    });
+    if planned.is_some() || is_planned(name_or_id) {
+        return Ok(planned);
     }
     let found = if name_or_id.starts_with("sg-") {
         fetch_groups(ec2.client, &[name_or_id.to_string()], Vec::new()).await
@@ -65,7 +70,7 @@ async fn find_group(
         fetch_groups(ec2.client, &[], filters).await
     };
     match found {
-        Ok(mut groups) if groups.len() <= 1 => Ok(groups.pop()),
+        Ok(mut groups) if groups.len() <= 1 => Ok(groups.pop().and_then(|g| world.patch(g))),
         Ok(groups) => {
             let vpcs: Vec<String> = groups
                 .iter()
@@ -276,6 +281,7 @@ async fn refreshed(
         group.rules.extend(added.iter().cloned());
         group.rules.sort();
         group.rules.dedup();
+        ec2.ctx.planned.put(group.clone());
         return Ok(group);
     }
     let mut found = fetch_groups(ec2.client, std::slice::from_ref(&group.id), Vec::new())
@@ -385,6 +391,7 @@ async fn create_group(
         tags: Default::default(),
     };
     if is_planned(&group.id) {
+        ec2.ctx.planned.put(group.clone());
         return Ok(group);
     }
     // Fresh groups may not be visible at once; the VPC is filled in here.
@@ -472,6 +479,8 @@ pub fn delete_security_group(ctx: &Context, sg: &Dynamic) -> RhaiResult<()> {
             .await?;
         if done.is_some() {
             ctx.output.info(&format!("deleted security group {target}"));
+        } else {
+            ctx.planned.remove::<SecurityGroup>(&group.id);
         }
         Ok(())
     })
@@ -512,16 +521,25 @@ async fn resolve_addresses(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult
         return Ok(vec![a.clone()]);
     }
     let ids = refs(call, x, Kind::Address)?.ids;
-    let (allocations, ips): (Vec<String>, Vec<String>) = ids
+    let world = &ec2.ctx.planned;
+    let mut found = Vec::new();
+    let mut ask = Vec::new();
+    for id in &ids {
+        match world.find::<Address>(|a| &a.allocation_id == id || &a.ip == id) {
+            Some(a) => found.push(a),
+            None => ask.push(id.clone()),
+        }
+    }
+    let (allocations, ips): (Vec<String>, Vec<String>) = ask
         .iter()
         .cloned()
         .partition(|id| id.starts_with("eipalloc-"));
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    if !ask.is_empty() {
+        let real = fetch_addresses(ec2.client, allocations, ips, Vec::new())
+            .await
+            .map_err(|e| ec2.fail(call, &ask.join(", "), e))?;
+        found.extend(real.into_iter().filter_map(|a| world.patch(a)));
     }
-    let found = fetch_addresses(ec2.client, allocations, ips, Vec::new())
-        .await
-        .map_err(|e| ec2.fail(call, &ids.join(", "), e))?;
     for id in &ids {
         if !found.iter().any(|a| &a.allocation_id == id || &a.ip == id) {
             return Err(runtime_error(format!(
@@ -583,7 +601,9 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
                 association_id: None,
             },
         };
-        if !is_planned(&address.allocation_id) {
+        if is_planned(&address.allocation_id) {
+            ctx.planned.put(address.clone());
+        } else {
             ctx.output
                 .info(&format!("allocated {}", address_label(&address)));
         }
@@ -594,15 +614,33 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
 pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::addresses";
     let mut filters = tag_filters(&opts)?;
-    if let Some(x) = opts.value("instance") {
-        filters.push(filter("instance-id", refs(CALL, x, Kind::Instance)?.ids));
+    let query = tag_query(&opts)?;
+    let instances = match opts.value("instance") {
+        Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
+        None => None,
+    };
+    if let Some(ids) = &instances {
+        filters.push(filter("instance-id", ids.clone()));
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let found = fetch_addresses(ec2.client, Vec::new(), Vec::new(), filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        Ok(array(found))
+        let retagged = ctx.planned.retagged::<Address>();
+        let extra = if retagged.is_empty() {
+            Vec::new()
+        } else {
+            fetch_addresses(ec2.client, retagged.clone(), Vec::new(), Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
+        };
+        Ok(array(ctx.planned.list(found, extra, |a| {
+            query.matches(&a.tags)
+                && instances
+                    .as_ref()
+                    .is_none_or(|ids| a.instance.as_ref().is_some_and(|i| ids.contains(i)))
+        })))
     })
 }
 
@@ -639,6 +677,7 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
         if done.is_none() {
             let mut planned = address.clone();
             planned.instance = Some(instance.clone());
+            ctx.planned.put(planned.clone());
             return Ok(planned);
         }
         ctx.output
@@ -707,6 +746,8 @@ pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("released {target}"));
+            } else {
+                ctx.planned.remove::<Address>(&address.allocation_id);
             }
         }
         Ok(())

@@ -14,10 +14,11 @@ use serde_json::Value;
 use crate::context::Context;
 use crate::ec2_call::{
     Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
-    refs, tag_filters, tag_spec, tags_option,
+    refs, tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::ec2_types::{Snapshot, Tags, Volume, label, labelled, now, timestamp};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::Lookup;
 use crate::prompt;
 
 pub const CREATE_VOLUME_OPTIONS: &[&str] = &["size", "zone", "type", "snapshot", "tags"];
@@ -193,7 +194,7 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
             )
             .await?;
         let Some(id) = out.and_then(|o| o.volume_id().map(str::to_string)) else {
-            return Ok(Volume {
+            let planned = Volume {
                 id: planned_id("vol"),
                 size: i64::from(size.unwrap_or_default()),
                 zone: Some(zone),
@@ -203,7 +204,9 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
                 tags,
                 created: Some(now()),
                 attachment_state: None,
-            });
+            };
+            ctx.planned.put(planned.clone());
+            return Ok(planned);
         };
         let volume = wait_volume(&ec2, CALL, &id, "available", |v| v.state == "available").await?;
         ctx.output.info(&format!("created {volume}"));
@@ -214,23 +217,46 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
 pub fn volumes(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::volumes";
     let mut filters = tag_filters(&opts)?;
-    if let Some(x) = opts.value("instance") {
-        filters.push(filter(
-            "attachment.instance-id",
-            refs(CALL, x, Kind::Instance)?.ids,
-        ));
+    let query = tag_query(&opts)?;
+    let instances = match opts.value("instance") {
+        Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
+        None => None,
+    };
+    if let Some(ids) = &instances {
+        filters.push(filter("attachment.instance-id", ids.clone()));
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let found = fetch_volumes(ec2.client, &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        Ok(array(found))
+        let extra = retagged_volumes(&ec2, CALL).await?;
+        Ok(array(ctx.planned.list(found, extra, |v| {
+            query.matches(&v.tags)
+                && instances
+                    .as_ref()
+                    .is_none_or(|ids| v.instance.as_ref().is_some_and(|i| ids.contains(i)))
+        })))
     })
 }
 
-/// The volume as the script passed it, for answers in a dry run.
-fn as_given(x: &Dynamic, id: &str) -> Volume {
+/// Real volumes whose tags the plan changes (see `World::retagged`).
+async fn retagged_volumes(ec2: &Ec2<'_>, call: &str) -> RhaiResult<Vec<Volume>> {
+    let ids = ec2.ctx.planned.retagged::<Volume>();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    fetch_volumes(ec2.client, &ids, Vec::new())
+        .await
+        .map_err(|e| ec2.fail(call, &ids.join(", "), e))
+}
+
+/// The volume as the plan has it, or as the script passed it, for answers
+/// in a dry run.
+fn as_given(ctx: &Context, x: &Dynamic, id: &str) -> Volume {
+    if let Lookup::Planned(v) = ctx.planned.lookup::<Volume>(id) {
+        return v;
+    }
     x.read_lock::<Volume>()
         .map(|v| v.clone())
         .unwrap_or(Volume {
@@ -277,10 +303,12 @@ pub fn attach_volume(
             )
             .await?;
         if done.is_none() {
-            let mut v = as_given(volume, &volume_id);
+            let mut v = as_given(ctx, volume, &volume_id);
             v.state = "in-use".into();
             v.instance = Some(instance_id.clone());
             v.device = Some(device.to_string());
+            v.attachment_state = Some("attached".into());
+            ctx.planned.put(v.clone());
             return Ok(v);
         }
         let v = wait_volume(&ec2, CALL, &volume_id, "attached", |v| {
@@ -299,14 +327,14 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         // Naming the instance and device too is what some endpoints need.
-        let attached = if is_planned(&volume_id) {
-            as_given(volume, &volume_id)
-        } else {
-            fetch_volumes(ec2.client, std::slice::from_ref(&volume_id), Vec::new())
+        let attached = match ctx.planned.lookup::<Volume>(&volume_id) {
+            Lookup::Planned(v) => v,
+            _ if is_planned(&volume_id) => as_given(ctx, volume, &volume_id),
+            _ => fetch_volumes(ec2.client, std::slice::from_ref(&volume_id), Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, &volume_id, e))?
                 .pop()
-                .unwrap_or_else(|| as_given(volume, &volume_id))
+                .unwrap_or_else(|| as_given(ctx, volume, &volume_id)),
         };
         if attached.instance.is_none() && !is_planned(&volume_id) {
             ctx.output.info(&format!(
@@ -338,6 +366,8 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
             v.state = "available".into();
             v.instance = None;
             v.device = None;
+            v.attachment_state = None;
+            ctx.planned.put(v.clone());
             return Ok(v);
         }
         let v = wait_volume(&ec2, CALL, &volume_id, "available", |v| {
@@ -382,6 +412,8 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("deleted {name}"));
+            } else {
+                ctx.planned.remove::<Volume>(id);
             }
         }
         Ok(())
@@ -436,7 +468,9 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
                 tags: tags.clone(),
             },
         };
-        if !is_planned(&snapshot.id) {
+        if is_planned(&snapshot.id) {
+            ctx.planned.put(snapshot.clone());
+        } else {
             ctx.output.info(&format!("started {snapshot}"));
         }
         Ok(snapshot)
@@ -446,15 +480,33 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
 pub fn snapshots(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::snapshots";
     let mut filters = tag_filters(&opts)?;
-    if let Some(x) = opts.value("volume") {
-        filters.push(filter("volume-id", refs(CALL, x, Kind::Volume)?.ids));
+    let query = tag_query(&opts)?;
+    let volumes = match opts.value("volume") {
+        Some(x) => Some(refs(CALL, x, Kind::Volume)?.ids),
+        None => None,
+    };
+    if let Some(ids) = &volumes {
+        filters.push(filter("volume-id", ids.clone()));
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let found = fetch_snapshots(ec2.client, &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        Ok(array(found))
+        let retagged = ctx.planned.retagged::<Snapshot>();
+        let extra = if retagged.is_empty() {
+            Vec::new()
+        } else {
+            fetch_snapshots(ec2.client, &retagged, Vec::new())
+                .await
+                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
+        };
+        Ok(array(ctx.planned.list(found, extra, |s| {
+            query.matches(&s.tags)
+                && volumes
+                    .as_ref()
+                    .is_none_or(|ids| s.volume.as_ref().is_some_and(|v| ids.contains(v)))
+        })))
     })
 }
 
@@ -496,6 +548,8 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                 .await?;
             if done.is_some() {
                 ctx.output.info(&format!("deleted {name}"));
+            } else {
+                ctx.planned.remove::<Snapshot>(id);
             }
         }
         Ok(())

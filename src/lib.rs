@@ -29,6 +29,7 @@ mod list;
 mod local;
 mod options;
 mod output;
+mod planned;
 mod prompt;
 mod quote;
 mod redact;

@@ -16,7 +16,9 @@ use rhai::{Array, Blob, Dynamic, INT, Map, Module};
 use crate::api::func;
 use crate::aws::{Aws, call_error, error_code};
 use crate::context::Context;
+use crate::ec2_types::now;
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::Object;
 use crate::transfer::{self, DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MIB, MIN_PART_SIZE, Upload};
 
 const PUT_OPTIONS: &[&str] = &["content_type"];
@@ -267,6 +269,11 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
             break;
         }
     }
+    for planned in ctx.planned.buckets() {
+        if !names.contains(&planned) {
+            names.push(planned);
+        }
+    }
     names.sort();
     Ok(names.into_iter().map(Dynamic::from).collect())
 }
@@ -274,15 +281,19 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
 fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
     let uri = bucket_uri("s3::create_bucket", name)?;
     let act = ctx.act("s3::create_bucket", &uri, serde_json::Value::Null)?;
-    if act.dry_run() {
-        return Ok(name.to_string());
-    }
     let aws = ctx.aws()?;
     // us-east-1 answers a repeated create with success, other regions with
     // BucketAlreadyOwnedByYou: look first so both say the same.
     let head = ctx
         .runtime
         .block_on(async { aws.s3.head_bucket().bucket(name).send().await })?;
+    if act.dry_run() {
+        // Only a bucket that does not exist yet is the plan's to answer for.
+        if head.is_err() {
+            ctx.planned.create_bucket(name);
+        }
+        return Ok(name.to_string());
+    }
     if head.is_ok() {
         ctx.output
             .info(&format!("bucket {uri} already exists; using it"));
@@ -338,6 +349,7 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
     };
     let act = ctx.act("s3::put", &uri, serde_json::json!({ "bytes": bytes.len() }))?;
     if act.dry_run() {
+        ctx.planned.write(bucket, key, Object::Bytes(bytes));
         return Ok(());
     }
     let aws = ctx.aws()?;
@@ -368,6 +380,15 @@ fn created_object(bucket: &str, key: &str) -> serde_json::Value {
 
 fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<Vec<u8>> {
     let uri = object_uri(call, bucket, key)?;
+    match ctx.planned.object(bucket, key) {
+        Some(Object::Bytes(bytes)) => return Ok(bytes),
+        Some(Object::File { path, .. }) => {
+            return std::fs::read(&path).map_err(|e| transfer::local_error(call, "read", &path, e));
+        }
+        Some(Object::Deleted) => return Err(no_planned_key(call, &uri)),
+        None if ctx.planned.has_bucket(bucket) => return Err(no_planned_key(call, &uri)),
+        None => {}
+    }
     let aws = ctx.aws()?;
     ctx.runtime.block_on(async {
         let response = aws
@@ -386,6 +407,14 @@ fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<V
         })?;
         Ok(body.to_vec())
     })?
+}
+
+/// A read of an object the dry run's plan deletes, or never writes to a
+/// bucket it creates.
+fn no_planned_key(call: &str, uri: &str) -> Box<rhai::EvalAltResult> {
+    runtime_error(format!(
+        "{call} ({uri}) failed: NoSuchKey: the plan leaves no such object"
+    ))
 }
 
 fn get_text(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<String> {
@@ -460,6 +489,11 @@ fn upload(
         serde_json::json!({ "path": path.display().to_string(), "bytes": size }),
     )?;
     if act.dry_run() {
+        let planned = Object::File {
+            path: path.to_path_buf(),
+            size,
+        };
+        ctx.planned.write(bucket, &key, planned);
         return Ok(key);
     }
     let aws = ctx.aws()?;
@@ -500,6 +534,11 @@ fn download(ctx: &Context, bucket: &str, key: &str, local: &str) -> RhaiResult<S
 
 fn exists(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<bool> {
     let uri = object_uri("s3::exists", bucket, key)?;
+    match ctx.planned.object(bucket, key) {
+        Some(object) => return Ok(object != Object::Deleted),
+        None if ctx.planned.has_bucket(bucket) => return Ok(false),
+        None => {}
+    }
     let aws = ctx.aws()?;
     let head = ctx
         .runtime
@@ -517,6 +556,9 @@ fn exists(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<bool> {
 }
 
 fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResult<()> {
+    if ctx.planned.has_bucket(bucket) {
+        return Ok(());
+    }
     let head = ctx
         .runtime
         .block_on(async { aws.s3.head_bucket().bucket(bucket).send().await })?;
@@ -556,7 +598,9 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
-    loop {
+    // A bucket the plan creates has only what the plan writes.
+    let mut more = !ctx.planned.has_bucket(bucket);
+    while more {
         pages += 1;
         let page = ctx
             .runtime
@@ -583,8 +627,15 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
             .next_continuation_token()
             .filter(|_| page.is_truncated() == Some(true))
             .map(str::to_string);
-        if token.is_none() {
-            break;
+        more = token.is_some();
+    }
+    for (key, object) in ctx
+        .planned
+        .objects(bucket, prefix.as_deref().unwrap_or_default())
+    {
+        objects.retain(|o| o.0 != key);
+        if let Some(size) = object.size() {
+            objects.push((key, i64::try_from(size).unwrap_or(i64::MAX), now()));
         }
     }
     objects.sort_by(|a, b| a.0.cmp(&b.0));
@@ -641,6 +692,9 @@ fn delete(ctx: &Context, bucket: &str, keys: Dynamic) -> RhaiResult<()> {
         serde_json::json!({ "keys": keys }),
     )?;
     if act.dry_run() {
+        for key in &keys {
+            ctx.planned.write(bucket, key, Object::Deleted);
+        }
         return Ok(());
     }
     let removed = serde_json::json!({

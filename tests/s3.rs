@@ -321,6 +321,7 @@ fn dry_run_writes_nothing() {
                 s3::put("{b}", "k", "value");
                 print(s3::upload("{b}", "up/", "local.txt"));
                 s3::delete("{b}", ["x", "y"]);
+                // The plan's writes are what a later read sees.
                 print(s3::list("{b}").len());
                 "#
             ),
@@ -328,7 +329,7 @@ fn dry_run_writes_nothing() {
         .args(&["run", "r.rhai", "--dry-run"])
         .run();
     out.code(0)
-        .stdout_has("up/local.txt\n0\n")
+        .stdout_has("up/local.txt\n2\n")
         .stdout_has(&format!(
             "Plan (dry run, nothing was changed): 5 action(s)\n  \
              1. s3::create_bucket s3://{b}-new\n  \
