@@ -92,6 +92,7 @@ fn register_instances(module: &mut Module, ctx: &Arc<Context>) {
     let wait_doc = "Wait until the instance(s) reach `state` (pending, running, stopping, stopped, terminated);\n\
         returns them refreshed, one for one and an array for an array. Polls with backoff and shows a spinner\n\
         at a terminal. Fails at once if one can no longer get there (e.g. terminated while waiting for running).\n\
+        In a dry run a state the plan causes (running after a planned launch) is reached at once, as a plan step.\n\
         Options: timeout (seconds, default 300).\n\
         Example: let web = ec2::wait_until(ec2::launch(#{ image: ami, name: \"web-1\" }), \"running\");";
     let c = ctx.clone();
