@@ -1,5 +1,5 @@
 //! The global functions: prompts, run parameters, environment, logging,
-//! sleep and shell quoting.
+//! sleep, shell quoting and (in clock) the time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     register_prompts(engine, ctx);
     register_params(engine, ctx);
     register_logging(engine, ctx);
+    crate::clock::register(engine);
 
     let c = ctx.clone();
     func(

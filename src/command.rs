@@ -48,7 +48,20 @@ pub struct CmdResult {
     pub truncated: bool,
 }
 
+/// The stdout of a command a dry run planned instead of running: text that
+/// flows into names and commands built from it, recognisable in the plan
+/// (`db-<planned>.sql`), never an empty string that reads as real output.
+pub const PLANNED_OUTPUT: &str = "<planned>";
+
 impl CmdResult {
+    /// The Result of a command a dry run did not run: it succeeds, and its
+    /// stdout is PLANNED_OUTPUT, or "" when `stdout_to` took stdout, as in
+    /// the real run.
+    pub fn planned(host: &str, command: &str, stdout_to_file: bool) -> Self {
+        let stdout = if stdout_to_file { "" } else { PLANNED_OUTPUT };
+        Self::new(host, command, 0, stdout.to_string(), String::new())
+    }
+
     pub fn new(host: &str, command: &str, code: i64, stdout: String, stderr: String) -> Self {
         Self {
             host: host.to_string(),

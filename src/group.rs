@@ -335,7 +335,8 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         throws one error listing each failed host and why, after every host finished; with warn: true,\n\
         returns every Result instead (code -1 and the reason in stderr for an unreachable host).\n\
         Options: warn, timeout, env, cwd, stdin, quiet, stdout_to (a local path containing {host}: one\n\
-        file per host gets its stdout). The group's Results share the 16 MiB a Result keeps of each\n\
+        file per host gets its stdout), read (true: changes nothing, so a dry run runs it too; see Host run).\n\
+        The group's Results share the 16 MiB a Result keeps of each\n\
         stream (at least 64 KiB per host); truncated is true on each Result that was cut.\n\
         Example: web.run(\"systemctl reload nginx\")";
     let c = ctx.clone();
@@ -354,7 +355,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
     });
 
     let sudo_doc = "Run `cmd` with sudo on every host of the group in parallel (see Host sudo and group run).\n\
-        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to.";
+        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read.";
     let c = ctx.clone();
     func("sudo", &["group: Group", "cmd: String", "Array"], sudo_doc)
         .register_into_engine(engine, move |g: &mut Group, cmd: &str| {

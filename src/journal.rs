@@ -40,6 +40,23 @@ pub struct Step {
     #[serde(default)]
     pub args: Value,
     pub at: String,
+    /// A command that changes nothing (`read: true`): a dry run runs it and
+    /// shows it as a read, not as a planned action.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read: bool,
+}
+
+impl Step {
+    /// How the plan shows this step: `read` marks what a dry run ran.
+    pub fn describe(&self) -> String {
+        let args = match &self.args {
+            Value::Object(map) if map.is_empty() => String::new(),
+            Value::Null => String::new(),
+            other => format!(" {other}"),
+        };
+        let kind = if self.read { "read " } else { "" };
+        format!("{:>3}. {kind}{} {}{args}", self.n, self.action, self.target)
+    }
 }
 
 /// How action `n` ended.
@@ -285,6 +302,8 @@ pub struct Act<'a> {
     target: String,
     started: Instant,
     finished: bool,
+    /// A dry run's planned action: the caller must not do it.
+    skipped: bool,
 }
 
 impl Context {
@@ -294,23 +313,33 @@ impl Context {
     /// it becomes the next step of the plan (shown live) and the caller must
     /// not perform it: check `Act::dry_run`.
     pub fn act(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
+        self.begin_step(action, target, args, false)
+    }
+
+    /// Begin a command that changes nothing: journaled as `act` in a real
+    /// run; in a dry run it is shown in the plan as a read and still done
+    /// (`Act::dry_run` is false), since its output feeds the runbook.
+    pub fn read(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
+        self.begin_step(action, target, args, true)
+    }
+
+    fn begin_step(
+        &self,
+        action: &str,
+        target: &str,
+        args: Value,
+        read: bool,
+    ) -> RhaiResult<Act<'_>> {
         let step = Step {
             n: self.journal.next_number(),
             action: action.to_string(),
             target: redact(target),
             args: redact_json(&args),
             at: now(),
+            read,
         };
         if self.settings.dry_run {
-            let shown_args = match &step.args {
-                Value::Object(map) if map.is_empty() => String::new(),
-                Value::Null => String::new(),
-                other => format!(" {other}"),
-            };
-            self.output.plan_line(&format!(
-                "{:>3}. {} {}{shown_args}",
-                step.n, step.action, step.target
-            ));
+            self.output.plan_line(&step.describe());
         } else {
             self.journal.begin(&step)?;
         }
@@ -321,6 +350,7 @@ impl Context {
             target: step.target.clone(),
             started: Instant::now(),
             finished: self.settings.dry_run,
+            skipped: self.settings.dry_run && !read,
         };
         if self.settings.dry_run {
             self.journal.lock().plan.push(step);
@@ -330,8 +360,10 @@ impl Context {
 }
 
 impl Act<'_> {
+    /// Whether this is a dry run's planned action, which the caller must
+    /// not do. False for a read: a dry run does it too.
     pub fn dry_run(&self) -> bool {
-        self.ctx.settings.dry_run
+        self.skipped
     }
 
     pub fn done(mut self, result: Value) {
@@ -389,6 +421,7 @@ mod tests {
             target: "local".into(),
             args: serde_json::json!({ "command": "true" }),
             at: "t".into(),
+            read: false,
         });
         let text = serde_json::to_string(&line).unwrap();
         assert!(text.starts_with(r#"{"phase":"started","n":1,"#), "{text}");
@@ -410,6 +443,7 @@ mod tests {
             target: "local".into(),
             args: Value::Null,
             at: String::new(),
+            read: false,
         };
         assert!(journal.begin(&step).is_err());
         let reason = journal.lock().broken.clone().unwrap_or_default();

@@ -69,6 +69,7 @@ impl From<OneLineEntry> for Action {
                 target: e.target,
                 args: e.args,
                 at: e.at.clone(),
+                read: false,
             },
             outcome: Some(Outcome {
                 n: e.n,

@@ -6,6 +6,7 @@ mod aws;
 mod builtins;
 mod check;
 mod cli;
+mod clock;
 mod command;
 mod completion;
 mod config;

@@ -23,6 +23,7 @@ const OPTIONS: &[&str] = &[
     "stdin",
     "quiet",
     "stdout_to",
+    "read",
 ];
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 const TIMED_OUT: i64 = 124;
@@ -33,7 +34,8 @@ pub fn module(ctx: &std::sync::Arc<Context>) -> Module {
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds),\n\
         env (#{ NAME: value }), cwd, stdin (text fed to the command), quiet (do not stream),\n\
         stdout_to (a local file that gets all of stdout, instead of the Result and the stream; relative\n\
-        to where opsh runs).\n\
+        to where opsh runs), read (true: the command changes nothing, so a dry run runs it too and its\n\
+        plan shows it as a read, unless stdout_to writes a file; otherwise a dry run plans it and its Result's stdout is \"<planned>\").\n\
         Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
         16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
         Example: let r = local::run(\"git status --short\", #{ warn: true });";
@@ -90,9 +92,15 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     if let Some(path) = &stdout_to {
         args["stdout_to"] = path.display().to_string().into();
     }
-    let act = ctx.act("local::run", ORIGIN, args)?;
+    // A read that writes its stdout to a file changes this machine: planned.
+    let read = opts.bool("read")?.unwrap_or(false) && stdout_to.is_none();
+    let act = if read {
+        ctx.read("local::run", ORIGIN, args)?
+    } else {
+        ctx.act("local::run", ORIGIN, args)?
+    };
     if act.dry_run() {
-        return Ok(CmdResult::new(ORIGIN, cmd, 0, String::new(), String::new()));
+        return Ok(CmdResult::planned(ORIGIN, cmd, stdout_to.is_some()));
     }
     if let Some(path) = &stdout_to {
         match std::fs::File::create(path) {

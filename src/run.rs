@@ -89,15 +89,7 @@ fn show_plan(session: &Session, result: Option<&Dynamic>) {
         plan.len()
     ));
     for entry in plan {
-        let args = match &entry.args {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::Object(map) if map.is_empty() => String::new(),
-            other => format!(" {other}"),
-        };
-        output.print(&format!(
-            "{:>3}. {} {}{args}",
-            entry.n, entry.action, entry.target
-        ));
+        output.print(&entry.describe());
     }
 }
 

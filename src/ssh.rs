@@ -36,6 +36,7 @@ const RUN_OPTIONS: &[&str] = &[
     "stdin",
     "quiet",
     "stdout_to",
+    "read",
 ];
 const SUDO_OPTIONS: &[&str] = &[
     "user",
@@ -46,6 +47,7 @@ const SUDO_OPTIONS: &[&str] = &[
     "stdin",
     "quiet",
     "stdout_to",
+    "read",
 ];
 const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
 const READ_OPTIONS: &[&str] = &["sudo"];
@@ -219,6 +221,8 @@ pub enum Action {
         quiet: bool,
         /// A local path (`{host}` for the host's name) that gets stdout.
         stdout_to: Option<String>,
+        /// Changes nothing (`read: true`): a dry run runs it too.
+        read: bool,
     },
     Install {
         /// The local file, or the text to write.
@@ -265,6 +269,10 @@ impl Task {
             Some(user) => remote_script::sudo(user, &prepared.script),
             None => prepared.script,
         };
+        let stdout_to = opts.string("stdout_to")?;
+        // A read that writes its stdout to a local file changes this
+        // machine: a dry run plans it.
+        let read = opts.bool("read")?.unwrap_or(false) && stdout_to.is_none();
         Ok(Self {
             action: Action::Run {
                 cmd: cmd.to_string(),
@@ -273,7 +281,8 @@ impl Task {
                 stdin: prepared.stdin,
                 timeout: opts.seconds("timeout")?,
                 quiet: opts.bool("quiet")?.unwrap_or(false),
-                stdout_to: opts.string("stdout_to")?,
+                stdout_to,
+                read,
             },
             warn: opts.bool("warn")?.unwrap_or(false),
         })
@@ -404,21 +413,29 @@ impl Task {
         let name = spec.request.name.as_str();
         let (action, args) = self.journal_entry();
         // The journal's error stops the run: `check` after this call says so.
-        let entry = ctx.act(action, name, args).map_err(|e| e.to_string())?;
+        let read = matches!(self.action, Action::Run { read: true, .. });
+        let entry = if read {
+            ctx.read(action, name, args)
+        } else {
+            ctx.act(action, name, args)
+        }
+        .map_err(|e| e.to_string())?;
         let planned = is_planned(name);
-        if entry.dry_run() {
+        if entry.dry_run() || (planned && ctx.settings.dry_run) {
             // A dry run still connects to real hosts, so an unreachable one
-            // shows up in the plan run; a planned one has nothing to reach.
+            // shows up in the plan run; a planned one has nothing to reach,
+            // so even a read there has only a placeholder to give.
             if !planned {
                 ctx.ssh.master(spec).await.map_err(|e| e.to_string())?;
             }
-            return Ok(CmdResult::new(
-                name,
-                &self.describe(),
-                0,
-                String::new(),
-                String::new(),
-            ));
+            let to_file = matches!(
+                self.action,
+                Action::Run {
+                    stdout_to: Some(_),
+                    ..
+                } | Action::Install { .. }
+            );
+            return Ok(CmdResult::planned(name, &self.describe(), to_file));
         }
         if planned {
             return Err(format!("{name} exists only in a dry run's plan"));
@@ -876,7 +893,9 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds; the\n\
         remote command is stopped too, exit code 124), env (#{ NAME: value }), cwd, stdin (text), quiet,\n\
         stdout_to (a local file that gets all of stdout, instead of the Result and the stream; {host} in\n\
-        the path is replaced by the host's name).\n\
+        the path is replaced by the host's name), read (true: the command changes nothing, so a dry run\n\
+        runs it too and its plan shows it as a read, unless stdout_to writes a file; otherwise a dry run\n\
+        plans it and its Result's stdout is \"<planned>\", as on a host the plan would launch).\n\
         Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
         16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
         Example: web.run(\"systemctl is-active nginx\", #{ warn: true })";
@@ -897,7 +916,8 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
 
     let sudo_doc = "Run `cmd` as root (or option `user`) with `sudo -n -u USER -- sh -c cmd`. sudo never prompts:\n\
         a host where sudo wants a password is an error that says so (allow NOPASSWD for the login user).\n\
-        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to (as for run).\n\
+        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read (as for run; a read that\n\
+        needs privileges, e.g. psql as postgres, is a read too).\n\
         Example: db.sudo(\"createdb shop\", #{ user: \"postgres\" })";
     let c = ctx.clone();
     func("sudo", &["host: Host", "cmd: String", "Result"], sudo_doc)

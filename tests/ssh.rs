@@ -529,7 +529,7 @@ fn dry_run_connects_and_reads_but_changes_nothing() {
         .lab()
         .run()
         .code(0)
-        .stdout_has("code 0 out ''")
+        .stdout_has("code 0 out '<planned>'")
         .stdout_has("true\n")
         .stderr_has(&format!(r#". ssh::run lab-9 {{"command":"touch {file}"}}"#))
         .stderr_has(&format!(

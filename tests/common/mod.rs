@@ -17,6 +17,8 @@ pub struct Test {
     stdin: Option<String>,
     env: Vec<(String, String)>,
     env_removed: Vec<String>,
+    /// Where opsh runs, when not the scratch directory.
+    cwd: Option<PathBuf>,
 }
 
 impl Test {
@@ -27,6 +29,7 @@ impl Test {
             stdin: None,
             env: Vec::new(),
             env_removed: Vec::new(),
+            cwd: None,
         }
     }
 
@@ -59,6 +62,13 @@ impl Test {
         self
     }
 
+    /// Run opsh in `dir` (e.g. the repository, for its runbooks) instead of
+    /// the scratch directory, which stays HOME.
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
     /// Leave `key` out of opsh's environment (the test's own may have it).
     pub fn env_remove(mut self, key: &str) -> Self {
         self.env_removed.push(key.to_string());
@@ -73,6 +83,9 @@ impl Test {
             .env("NO_COLOR", "1")
             .env_remove("OPSH_SSH_CONFIG")
             .env_remove("RUST_LOG");
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
         for key in &self.env_removed {
             cmd.env_remove(key);
         }
