@@ -461,23 +461,20 @@ fn upload(
             })?
         }
     };
-    // Open it now so a dry run also catches a missing or unreadable file.
-    let file = std::fs::File::open(path)
-        .map_err(|e| transfer::local_error("s3::upload", "read", path, e))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| transfer::local_error("s3::upload", "read", path, e))?;
-    if !meta.is_file() {
-        return Err(transfer::local_error(
-            "s3::upload",
-            "upload",
-            path,
-            "it is not a regular file",
-        ));
-    }
-    let size = meta.len();
-    drop(file);
-    if size > MAX_OBJECT_SIZE {
+    // Looked at now so a dry run also catches an unreadable file; a missing
+    // one may be what an earlier planned command would write.
+    let size = match local_file_size(path) {
+        Ok(size) => Some(size),
+        Err(_) if ctx.settings.dry_run && !path.exists() => {
+            ctx.output.warn(&format!(
+                "s3::upload ({uri}): {} does not exist yet; planned anyway, as an earlier planned step may write it",
+                path.display()
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(size) = size.filter(|size| *size > MAX_OBJECT_SIZE) {
         return Err(runtime_error(format!(
             "s3::upload ({uri}): {} is {size} bytes, more than S3's 5 TiB object limit",
             path.display()
@@ -491,11 +488,13 @@ fn upload(
     if act.dry_run() {
         let planned = Object::File {
             path: path.to_path_buf(),
-            size,
+            size: size.unwrap_or(0),
         };
         ctx.planned.write(bucket, &key, planned);
         return Ok(key);
     }
+    // Only a dry run goes on without the file.
+    let size = size.unwrap_or_default();
     let aws = ctx.aws()?;
     tracing::info!(uri, path = %path.display(), size, "s3::upload");
     transfer::upload(
@@ -512,6 +511,22 @@ fn upload(
     )?;
     act.done(created_object(bucket, &key));
     Ok(key)
+}
+
+/// The size of the regular file at `path`, or why it cannot be uploaded.
+fn local_file_size(path: &Path) -> RhaiResult<u64> {
+    let meta = std::fs::File::open(path)
+        .and_then(|file| file.metadata())
+        .map_err(|e| transfer::local_error("s3::upload", "read", path, e))?;
+    if !meta.is_file() {
+        return Err(transfer::local_error(
+            "s3::upload",
+            "upload",
+            path,
+            "it is not a regular file",
+        ));
+    }
+    Ok(meta.len())
 }
 
 fn download(ctx: &Context, bucket: &str, key: &str, local: &str) -> RhaiResult<String> {

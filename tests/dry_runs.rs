@@ -333,6 +333,22 @@ fn every_entry_point_dry_runs_within_seconds_and_changes_nothing() {
         "--var",
         &cluster(&built),
     ]);
+    // A second release, so rollback_update has one to go back to whatever
+    // the shared lab hosts held before.
+    build(&[
+        "run",
+        "runbooks/quick_update.rhai",
+        "quick_update",
+        "--yes",
+        "--var",
+        &cluster(&built),
+        "--var",
+        "component=all",
+        "--var",
+        "reinstall=no",
+        "--var",
+        "upgrade=no",
+    ]);
     build(&[
         "run",
         "runbooks/cluster.rhai",
