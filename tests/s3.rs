@@ -176,12 +176,20 @@ fn a_failed_download_leaves_no_file_behind() {
 #[test]
 fn local_paths_that_cannot_be_used_are_named() {
     let b = bucket();
+    let upload = format!("s3::upload(\"{b}\", \"k\", \"no/such/file.bin\");\n");
+    run(&upload, &[])
+        .code(1)
+        .stderr_has("s3::upload: cannot read no/such/file.bin");
+    // A dry run plans it: an earlier planned command may write the file.
+    run(&upload, &["--dry-run"])
+        .code(0)
+        .stderr_has("no/such/file.bin does not exist yet; planned anyway");
     run(
-        &format!("s3::upload(\"{b}\", \"k\", \"no/such/file.bin\");\n"),
+        &format!("s3::upload(\"{b}\", \"k\", \".\");\n"),
         &["--dry-run"],
     )
     .code(1)
-    .stderr_has("s3::upload: cannot read no/such/file.bin");
+    .stderr_has("it is not a regular file");
     run(
         &format!(
             "s3::create_bucket(\"{b}\");\ns3::put(\"{b}\", \"k\", \"x\");\ns3::download(\"{b}\", \"k\", \"no/such/dir/k\");\n"
