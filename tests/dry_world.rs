@@ -196,3 +196,19 @@ fn a_wait_nothing_planned_explains_still_polls_with_its_timeout() {
         .stderr_has("timed out after 2s waiting for stopped")
         .stdout_lacks("ec2::wait_until");
 }
+
+#[test]
+fn a_planned_instance_answers_a_tag_query_with_wildcards() {
+    let tag = unique("dw");
+    let out = dry_run(&format!(
+        r#"{STOCK_IMAGE}
+        let i = ec2::launch(#{{ image: ami, name: "{tag}-web", tags: #{{ dw: "{tag}" }} }})[0];
+        print(`any ${{ec2::instances(#{{ tags: #{{ Name: "{tag}-*" }} }}).map(|x| x.id == i.id)}}`);
+        print(`one ${{ec2::instances(#{{ tags: #{{ Name: "{tag}-we?" }} }}).len()}}`);
+        print(`none ${{ec2::instances(#{{ tags: #{{ Name: "{tag}-db*" }} }}).len()}}`);"#
+    ));
+    out.code(0)
+        .stdout_has("any [true]")
+        .stdout_has("one 1")
+        .stdout_has("none 0");
+}
