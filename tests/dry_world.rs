@@ -212,3 +212,28 @@ fn a_planned_instance_answers_a_tag_query_with_wildcards() {
         .stdout_has("one 1")
         .stdout_has("none 0");
 }
+
+#[test]
+fn a_dry_run_plans_a_bucket_only_where_s3_answers_that_none_exists() {
+    // A port nothing listens on: the bucket's existence cannot be asked.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port");
+    let bucket = unique("dw");
+    let out = Test::new()
+        .lab()
+        .env("AWS_ENDPOINT_URL", &format!("http://{closed}"))
+        .file(
+            "opsh.toml",
+            "[aws]\ntimeout = 1\nconnect_timeout = 1\nmax_attempts = 1\n",
+        )
+        .file(
+            "r.rhai",
+            &format!(r#"s3::create_bucket("{bucket}"); print("planned");"#),
+        )
+        .args(&["run", "r.rhai", "--dry-run", "--yes"])
+        .run_within(Duration::from_secs(60));
+    out.code(1)
+        .stdout_lacks("planned")
+        .stderr_has(&format!("s3::create_bucket (s3://{bucket}) failed"));
+}
