@@ -162,11 +162,11 @@ fn a_real_bucket_lists_with_the_plan_applied() {
 fn a_wait_for_the_state_a_planned_terminate_causes_returns_at_once() {
     let tag = unique("dw");
     let id = launch_running(&tag);
-    let started = std::time::Instant::now();
+    // A wait that polled the emulator (where it still runs) would time out.
     let out = dry_run(&format!(
         r#"ec2::terminate("{id}");
         print(`read ${{ec2::instance("{id}").state}}`);
-        let gone = ec2::wait_until("{id}", "terminated", #{{ timeout: 120 }});
+        let gone = ec2::wait_until("{id}", "terminated", #{{ timeout: 1 }});
         print(`waited ${{gone.state}}`);
         print(`live ${{ec2::instances(#{{ tags: #{{ dw: "{tag}" }} }}).len()}}`);
         print(`all ${{ec2::instances(#{{ tags: #{{ dw: "{tag}" }}, state: "terminated" }}).len()}}`);"#
@@ -177,10 +177,6 @@ fn a_wait_for_the_state_a_planned_terminate_causes_returns_at_once() {
         .stdout_has("live 0")
         .stdout_has("all 1")
         .stdout_has(&format!("ec2::wait_until {id} ({tag}) is terminated"));
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "the wait polled instead of taking the plan's word"
-    );
     let real = run(&format!(r#"print(ec2::instance("{id}").state);"#), &[]);
     real.code(0).stdout_has("running");
 }
