@@ -18,7 +18,9 @@ use crate::aws;
 use crate::context::Context;
 use crate::ec2_types::{Address, Image, Instance, KeyPair, SecurityGroup, Snapshot, Tags, Volume};
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::planned::TagQuery;
+// Re-exported for callers outside the EC2 modules that name placeholders.
+pub use crate::planned::is_planned;
+use crate::planned::{PLANNED, Resource, TagQuery};
 
 pub struct Ec2<'a> {
     pub ctx: &'a Context,
@@ -106,6 +108,33 @@ impl<'a> Ec2<'a> {
             }
         }
     }
+
+    /// A listing as the plan leaves it (see `World::list`): `found` is what
+    /// AWS answered the query; `fetch` reads the real resources the plan
+    /// retags by id, since AWS matched them against their tags as they are.
+    pub async fn planned_listing<T, E, Fut>(
+        &self,
+        call: &str,
+        found: Vec<T>,
+        fetch: impl FnOnce(Vec<String>) -> Fut,
+        keep: impl Fn(&T) -> bool,
+    ) -> RhaiResult<Vec<T>>
+    where
+        T: Resource,
+        Fut: Future<Output = Result<Vec<T>, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let retagged = self.ctx.planned.retagged::<T>();
+        let extra = if retagged.is_empty() {
+            Vec::new()
+        } else {
+            let shown = retagged.join(", ");
+            fetch(retagged)
+                .await
+                .map_err(|e| self.fail(call, &shown, e))?
+        };
+        Ok(self.ctx.planned.list(found, extra, keep))
+    }
 }
 
 /// The journal outcome of a call that creates or removes nothing.
@@ -121,17 +150,10 @@ pub fn outcome(field: &str, kind: &str, ids: &[String]) -> Value {
     })
 }
 
-/// Marks the ids of placeholder resources a dry run hands back.
-pub const PLANNED: &str = "-planned-";
-
 /// A placeholder id such as `i-planned-1`.
 pub fn planned_id(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     format!("{prefix}{PLANNED}{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-pub fn is_planned(id: &str) -> bool {
-    id.contains(PLANNED)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,28 +290,9 @@ pub fn filter<S: Into<String>>(name: &str, values: impl IntoIterator<Item = S>) 
         .build()
 }
 
-/// `tags: #{ role: "db", env: ["prod", "staging"], backup: () }` as EC2
-/// filters: a value matches exactly, an array matches any of its values,
-/// `()` or `"*"` only asks that the tag exists.
-pub fn tag_filters(opts: &Options) -> RhaiResult<Vec<Filter>> {
-    let Some(tags) = opts.map("tags")? else {
-        return Ok(Vec::new());
-    };
-    Ok(tags
-        .iter()
-        .map(|(key, value)| {
-            if value.is_unit() || (value.is_string() && value.to_string() == "*") {
-                filter("tag-key", [key.to_string()])
-            } else if let Some(values) = value.read_lock::<rhai::Array>() {
-                filter(&format!("tag:{key}"), values.iter().map(Dynamic::to_string))
-            } else {
-                filter(&format!("tag:{key}"), [value.to_string()])
-            }
-        })
-        .collect())
-}
-
-/// The same `tags` option as a query of planned resources.
+/// `tags: #{ role: "db", env: ["prod", "staging"], backup: () }`: a value
+/// matches exactly (or by EC2's `*` and `?` wildcards), an array matches
+/// any of its values, `()` or `"*"` only asks that the tag exists.
 pub fn tag_query(opts: &Options) -> RhaiResult<TagQuery> {
     let Some(tags) = opts.map("tags")? else {
         return Ok(TagQuery::default());
@@ -308,6 +311,18 @@ pub fn tag_query(opts: &Options) -> RhaiResult<TagQuery> {
             })
             .collect(),
     ))
+}
+
+/// The same query as EC2 filters, so AWS and the plan answer it alike.
+pub fn tag_filters(query: &TagQuery) -> Vec<Filter> {
+    query
+        .0
+        .iter()
+        .map(|(key, values)| match values {
+            None => filter("tag-key", [key.as_str()]),
+            Some(values) => filter(&format!("tag:{key}"), values.iter().map(String::as_str)),
+        })
+        .collect()
 }
 
 /// Tags to set, from a `tags` option.
@@ -426,6 +441,27 @@ mod tests {
         let id = planned_id("i");
         assert!(id.starts_with("i-planned-") && is_planned(&id));
         assert!(!is_planned("i-0abc"));
+    }
+
+    #[test]
+    fn tag_filters_ask_ec2_what_the_query_asks_the_plan() {
+        let query = TagQuery(vec![
+            ("backup".into(), None),
+            ("env".into(), Some(vec!["prod".into(), "st*".into()])),
+        ]);
+        let filters = tag_filters(&query);
+        let asked: Vec<(Option<&str>, &[String])> =
+            filters.iter().map(|f| (f.name(), f.values())).collect();
+        assert_eq!(
+            asked,
+            [
+                (Some("tag-key"), &["backup".to_string()][..]),
+                (
+                    Some("tag:env"),
+                    &["prod".to_string(), "st*".to_string()][..]
+                ),
+            ]
+        );
     }
 
     #[test]

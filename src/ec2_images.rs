@@ -13,13 +13,13 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Ec2, Kind, array, filter, is_planned, not_yet_visible, outcome, planned_id, refs,
-    retry_not_found, tag_filters, tag_query, tag_spec, tags_option,
+    Ec2, Kind, array, filter, not_yet_visible, outcome, planned_id, refs, retry_not_found,
+    tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::ec2_instances::fetch_instances;
 use crate::ec2_types::{Image, Instance, KeyPair, label, now};
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::planned::{Lookup, TagQuery};
+use crate::planned::{Lookup, TagQuery, glob, is_planned};
 use crate::prompt;
 
 pub const IMAGES_OPTIONS: &[&str] = &["owners", "tags", "name"];
@@ -66,7 +66,8 @@ impl Query {
             // means its own unless it says otherwise.
             owners.push("self".into());
         }
-        let mut filters = tag_filters(opts)?;
+        let tags = tag_query(opts)?;
+        let mut filters = tag_filters(&tags);
         let mut shown = vec![format!("owners {}", owners.join(", "))];
         if let Some(tags) = opts.map("tags")? {
             let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -81,7 +82,7 @@ impl Query {
             owners,
             filters,
             shown: shown.join("; "),
-            tags: tag_query(opts)?,
+            tags,
             name,
         })
     }
@@ -95,42 +96,17 @@ async fn planned_images(
     query: &Query,
     found: Vec<Image>,
 ) -> RhaiResult<Vec<Image>> {
-    let retagged = ec2.ctx.planned.retagged::<Image>();
-    let extra = if retagged.is_empty() {
-        Vec::new()
-    } else {
-        fetch_images(ec2.client, &[], &retagged, Vec::new())
-            .await
-            .map_err(|e| ec2.fail(call, &retagged.join(", "), e))?
-    };
     let ours = query.owners.iter().any(|o| o == "self");
-    Ok(ec2.ctx.planned.list(found, extra, |i| {
+    let client = ec2.client;
+    let fetch = |ids: Vec<String>| async move { fetch_images(client, &[], &ids, Vec::new()).await };
+    ec2.planned_listing(call, found, fetch, |i| {
         ours && query.tags.matches(&i.tags)
             && query
                 .name
                 .as_ref()
                 .is_none_or(|n| i.name.as_ref().is_some_and(|name| glob(n, name)))
-    }))
-}
-
-/// EC2's name filter wildcards: `*` any run, `?` any one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // matched[j]: the pattern so far matches the first j characters.
-    let mut matched = vec![false; t.len() + 1];
-    matched[0] = true;
-    for c in p {
-        let mut next = vec![false; t.len() + 1];
-        for j in 0..=t.len() {
-            next[j] = match c {
-                '*' => matched[j] || (j > 0 && next[j - 1]),
-                '?' => j > 0 && matched[j - 1],
-                c => j > 0 && matched[j - 1] && t[j - 1] == c,
-            };
-        }
-        matched = next;
-    }
-    matched[t.len()]
+    })
+    .await
 }
 
 pub fn images(ctx: &Context, opts: Options) -> RhaiResult<Array> {
@@ -424,14 +400,5 @@ mod tests {
         assert_eq!(public_key_text("t", path.to_str().unwrap()).unwrap(), key);
         let err = public_key_text("ec2::import_key_pair", "/no/such.pub").unwrap_err();
         assert!(err.to_string().contains("neither an OpenSSH public key"));
-    }
-
-    #[test]
-    fn name_patterns_match_as_ec2_matches_them() {
-        assert!(glob("amzn*", "amzn2-ami-hvm"));
-        assert!(glob("web-?", "web-1"));
-        assert!(!glob("web-?", "web-10"));
-        assert!(glob("*", ""));
-        assert!(!glob("db", "db-1"));
     }
 }

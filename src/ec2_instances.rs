@@ -19,13 +19,13 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
-    refs, retry_not_found, shaped, tag_filters, tag_list, tag_query, tag_spec, tags_from_map,
+    Backoff, Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs,
+    retry_not_found, shaped, tag_filters, tag_list, tag_query, tag_spec, tags_from_map,
     tags_option,
 };
 use crate::ec2_types::{Instance, Tags, label, labelled, now};
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::planned::{Lookup, settles};
+use crate::planned::{Lookup, is_planned, settles};
 use crate::prompt;
 
 pub const LAUNCH_OPTIONS: &[&str] = &[
@@ -110,11 +110,13 @@ async fn current(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<In
 
 pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::instances";
-    let mut filters = tag_filters(&opts)?;
+    let query = tag_query(&opts)?;
+    let mut filters = tag_filters(&query);
     let states = opts.strings("state")?;
-    match states.as_slice() {
-        [] => filters.push(filter("instance-state-name", LIVE.iter().copied())),
-        [all] if all == "all" || all == "any" => {}
+    // The states asked for, or `None` for every state.
+    let states: Option<Vec<String>> = match states.as_slice() {
+        [] => Some(LIVE.iter().map(|s| s.to_string()).collect()),
+        [all] if all == "all" || all == "any" => None,
         _ => {
             if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
                 return Err(runtime_error(format!(
@@ -122,18 +124,17 @@ pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
                     STATES.join(", ")
                 )));
             }
-            filters.push(filter("instance-state-name", states.clone()));
+            Some(states)
         }
+    };
+    if let Some(states) = &states {
+        filters.push(filter("instance-state-name", states.clone()));
     }
     let ids = opts.strings("ids")?;
-    let query = tag_query(&opts)?;
     let wanted = |i: &Instance| {
-        let state_ok = match states.as_slice() {
-            [] => LIVE.contains(&i.state.as_str()),
-            [all] if all == "all" || all == "any" => true,
-            _ => states.contains(&i.state),
-        };
-        state_ok && query.matches(&i.tags) && (ids.is_empty() || ids.contains(&i.id))
+        states.as_ref().is_none_or(|s| s.contains(&i.state))
+            && query.matches(&i.tags)
+            && (ids.is_empty() || ids.contains(&i.id))
     };
     // Placeholders are the plan's alone: AWS is asked only of real ids.
     let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
@@ -146,15 +147,11 @@ pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
         } else {
             Vec::new()
         };
-        let retagged = ctx.planned.retagged::<Instance>();
-        let extra = if retagged.is_empty() {
-            Vec::new()
-        } else {
-            fetch_instances(ec2.client, &retagged, Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
-        };
-        Ok(array(ctx.planned.list(found, extra, wanted)))
+        let client = ec2.client;
+        let fetch =
+            |ids: Vec<String>| async move { fetch_instances(client, &ids, Vec::new()).await };
+        let listed = ec2.planned_listing(CALL, found, fetch, wanted).await?;
+        Ok(array(listed))
     })
 }
 

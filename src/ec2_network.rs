@@ -11,12 +11,13 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id, refs,
-    tag_filters, tag_query, tag_spec, tags_option,
+    Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs, tag_filters,
+    tag_query, tag_spec, tags_option,
 };
 use crate::ec2_rules::{Rule, RuleSpec};
 use crate::ec2_types::{Address, SecurityGroup, label};
 use crate::options::{Options, RhaiResult, runtime_error};
+use crate::planned::is_planned;
 use crate::prompt;
 
 pub const ENSURE_GROUP_OPTIONS: &[&str] = &["description", "vpc", "rules", "prune"];
@@ -613,8 +614,8 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
 
 pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::addresses";
-    let mut filters = tag_filters(&opts)?;
     let query = tag_query(&opts)?;
+    let mut filters = tag_filters(&query);
     let instances = match opts.value("instance") {
         Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
         None => None,
@@ -627,20 +628,16 @@ pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
         let found = fetch_addresses(ec2.client, Vec::new(), Vec::new(), filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let retagged = ctx.planned.retagged::<Address>();
-        let extra = if retagged.is_empty() {
-            Vec::new()
-        } else {
-            fetch_addresses(ec2.client, retagged.clone(), Vec::new(), Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
-        };
-        Ok(array(ctx.planned.list(found, extra, |a| {
-            query.matches(&a.tags)
-                && instances
-                    .as_ref()
-                    .is_none_or(|ids| a.instance.as_ref().is_some_and(|i| ids.contains(i)))
-        })))
+        let fetch = |ids| fetch_addresses(ec2.client, ids, Vec::new(), Vec::new());
+        let listed = ec2
+            .planned_listing(CALL, found, fetch, |a| {
+                query.matches(&a.tags)
+                    && instances
+                        .as_ref()
+                        .is_none_or(|ids| a.instance.as_ref().is_some_and(|i| ids.contains(i)))
+            })
+            .await?;
+        Ok(array(listed))
     })
 }
 

@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use crate::context::Context;
 use crate::ec2_call::{
-    Backoff, Ec2, Kind, array, filter, is_planned, not_yet_visible, nothing, outcome, planned_id,
-    refs, tag_filters, tag_query, tag_spec, tags_option,
+    Backoff, Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs,
+    tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::ec2_types::{Snapshot, Tags, Volume, label, labelled, now, timestamp};
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::planned::Lookup;
+use crate::planned::{Lookup, is_planned};
 use crate::prompt;
 
 pub const CREATE_VOLUME_OPTIONS: &[&str] = &["size", "zone", "type", "snapshot", "tags"];
@@ -216,8 +216,8 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
 
 pub fn volumes(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::volumes";
-    let mut filters = tag_filters(&opts)?;
     let query = tag_query(&opts)?;
+    let mut filters = tag_filters(&query);
     let instances = match opts.value("instance") {
         Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
         None => None,
@@ -230,25 +230,18 @@ pub fn volumes(ctx: &Context, opts: Options) -> RhaiResult<Array> {
         let found = fetch_volumes(ec2.client, &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let extra = retagged_volumes(&ec2, CALL).await?;
-        Ok(array(ctx.planned.list(found, extra, |v| {
-            query.matches(&v.tags)
-                && instances
-                    .as_ref()
-                    .is_none_or(|ids| v.instance.as_ref().is_some_and(|i| ids.contains(i)))
-        })))
+        let client = ec2.client;
+        let fetch = |ids: Vec<String>| async move { fetch_volumes(client, &ids, Vec::new()).await };
+        let listed = ec2
+            .planned_listing(CALL, found, fetch, |v| {
+                query.matches(&v.tags)
+                    && instances
+                        .as_ref()
+                        .is_none_or(|ids| v.instance.as_ref().is_some_and(|i| ids.contains(i)))
+            })
+            .await?;
+        Ok(array(listed))
     })
-}
-
-/// Real volumes whose tags the plan changes (see `World::retagged`).
-async fn retagged_volumes(ec2: &Ec2<'_>, call: &str) -> RhaiResult<Vec<Volume>> {
-    let ids = ec2.ctx.planned.retagged::<Volume>();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    fetch_volumes(ec2.client, &ids, Vec::new())
-        .await
-        .map_err(|e| ec2.fail(call, &ids.join(", "), e))
 }
 
 /// The volume as the plan has it, or as the script passed it, for answers
@@ -479,8 +472,8 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
 
 pub fn snapshots(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::snapshots";
-    let mut filters = tag_filters(&opts)?;
     let query = tag_query(&opts)?;
+    let mut filters = tag_filters(&query);
     let volumes = match opts.value("volume") {
         Some(x) => Some(refs(CALL, x, Kind::Volume)?.ids),
         None => None,
@@ -493,20 +486,18 @@ pub fn snapshots(ctx: &Context, opts: Options) -> RhaiResult<Array> {
         let found = fetch_snapshots(ec2.client, &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let retagged = ctx.planned.retagged::<Snapshot>();
-        let extra = if retagged.is_empty() {
-            Vec::new()
-        } else {
-            fetch_snapshots(ec2.client, &retagged, Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &retagged.join(", "), e))?
-        };
-        Ok(array(ctx.planned.list(found, extra, |s| {
-            query.matches(&s.tags)
-                && volumes
-                    .as_ref()
-                    .is_none_or(|ids| s.volume.as_ref().is_some_and(|v| ids.contains(v)))
-        })))
+        let client = ec2.client;
+        let fetch =
+            |ids: Vec<String>| async move { fetch_snapshots(client, &ids, Vec::new()).await };
+        let listed = ec2
+            .planned_listing(CALL, found, fetch, |s| {
+                query.matches(&s.tags)
+                    && volumes
+                        .as_ref()
+                        .is_none_or(|ids| s.volume.as_ref().is_some_and(|v| ids.contains(v)))
+            })
+            .await?;
+        Ok(array(listed))
     })
 }
 

@@ -11,6 +11,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::ec2_types::{Address, Image, Instance, SecurityGroup, Snapshot, Tags, Volume};
 
+/// Marks the ids of placeholder resources a dry run hands back.
+pub const PLANNED: &str = "-planned-";
+
+/// A placeholder id such as `i-planned-1`: the plan's alone, unknown to AWS.
+pub fn is_planned(id: &str) -> bool {
+    id.contains(PLANNED)
+}
+
 /// A resource the plan can create, change or remove.
 pub trait Resource: Clone {
     /// What real ids of this kind start with.
@@ -227,7 +235,7 @@ impl World {
         let mut ids: Vec<String> = Vec::new();
         for (id, _) in &state.tags {
             if id.starts_with(T::PREFIX)
-                && !crate::ec2_call::is_planned(id)
+                && !is_planned(id)
                 && layer.entry(id).is_none()
                 && !ids.contains(id)
             {
@@ -322,9 +330,30 @@ pub fn settles(state: &str) -> Option<&'static str> {
     }
 }
 
+/// EC2's filter value wildcards: `*` any run, `?` any one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters.
+    let mut matched = vec![false; t.len() + 1];
+    matched[0] = true;
+    for c in p {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && t[j - 1] == c,
+            };
+        }
+        matched = next;
+    }
+    matched[t.len()]
+}
+
 /// A tag query (`tags: #{ role: "db", env: ["a", "b"], backup: () }`) asked
-/// of planned resources: a value matches exactly, several match any, none
-/// only asks that the tag exists.
+/// of planned resources: a value matches as EC2 matches it (exactly, or
+/// with `*` and `?` wildcards), several match any, none only asks that the
+/// tag exists.
 #[derive(Debug, Clone, Default)]
 pub struct TagQuery(pub Vec<(String, Option<Vec<String>>)>);
 
@@ -335,7 +364,7 @@ impl TagQuery {
             .all(|(key, values)| match (tags.get(key), values) {
                 (None, _) => false,
                 (Some(_), None) => true,
-                (Some(v), Some(values)) => values.contains(v),
+                (Some(v), Some(values)) => values.iter().any(|pattern| glob(pattern, v)),
             })
     }
 }
@@ -464,5 +493,17 @@ mod tests {
         assert!(q(None).matches(&tags));
         assert!(!q(None).matches(&Tags::new()));
         assert!(TagQuery::default().matches(&Tags::new()));
+        assert!(q(Some(vec!["d*"])).matches(&tags));
+        assert!(q(Some(vec!["?b"])).matches(&tags));
+        assert!(!q(Some(vec!["d"])).matches(&tags));
+    }
+
+    #[test]
+    fn name_patterns_match_as_ec2_matches_them() {
+        assert!(glob("amzn*", "amzn2-ami-hvm"));
+        assert!(glob("web-?", "web-1"));
+        assert!(!glob("web-?", "web-10"));
+        assert!(glob("*", ""));
+        assert!(!glob("db", "db-1"));
     }
 }

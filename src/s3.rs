@@ -288,11 +288,17 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
         .runtime
         .block_on(async { aws.s3.head_bucket().bucket(name).send().await })?;
     if act.dry_run() {
-        // Only a bucket that does not exist yet is the plan's to answer for.
-        if head.is_err() {
-            ctx.planned.create_bucket(name);
-        }
-        return Ok(name.to_string());
+        // Only a bucket that does not exist yet is the plan's to answer for;
+        // any other failure (refused, unreachable, no credentials) is the
+        // run's, as it would be for real.
+        return match head {
+            Ok(_) => Ok(name.to_string()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                ctx.planned.create_bucket(name);
+                Ok(name.to_string())
+            }
+            Err(e) => Err(call_error("s3::create_bucket", &uri, &aws.region, e)),
+        };
     }
     if head.is_ok() {
         ctx.output
