@@ -442,3 +442,52 @@ fn a_read_only_journal_stops_remote_commands_too_even_with_warn() {
     );
     std::fs::remove_file(made).expect("remove the marker");
 }
+
+#[test]
+fn a_run_with_a_corrupt_byte_stays_listed_and_shows_the_bad_line() {
+    let (_state, state) = state_dir();
+    Test::new()
+        .env("XDG_STATE_HOME", &state)
+        .file("r.rhai", "local::run(\"true\");\n")
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(0);
+    let dir = std::path::Path::new(&state).join("opsh/journal");
+    let files = journal_files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].display().to_string();
+    let run_id = files[0]
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("run id")
+        .to_string();
+    // One byte of the last line (the action's outcome) goes bad.
+    let mut bytes = std::fs::read(&files[0]).expect("read the journal");
+    let last_start = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("more than one line")
+        + 1;
+    bytes[last_start + 3] = 0xff;
+    std::fs::write(&files[0], &bytes).expect("write the journal");
+
+    journal_cmd(&state, &[])
+        .code(0)
+        .stdout_has(&run_id)
+        .stderr_has(&format!("1 unreadable line(s): {file}:3"));
+    journal_cmd(&state, &["last"])
+        .code(0)
+        .stdout_has(&format!("{file}:3: not UTF-8 text"))
+        .stdout_has("in flight");
+
+    // A run whose header is what went bad is named, and the list does not
+    // claim that nothing is on record.
+    let mut bytes = std::fs::read(&files[0]).expect("read the journal");
+    bytes[2] = 0xff;
+    std::fs::write(&files[0], &bytes).expect("write the journal");
+    journal_cmd(&state, &[])
+        .code(0)
+        .stderr_has(&format!("{file}:1: not an opsh journal (not UTF-8 text"))
+        .stderr_has("none of the 1 most recent journal file(s) could be read")
+        .stderr_lacks("no runs are on record yet");
+}
