@@ -77,7 +77,7 @@ fn env_values_stay_off_every_command_line() {
     let steps = ["run", "sudo", "local"];
     let seen = |step: &str| PathBuf::from(format!("/tmp/{tag}-{step}"));
     let released = |step: &str| PathBuf::from(format!("/tmp/{tag}-{step}-done"));
-    let files = Scratch(
+    let _scratch = Scratch(
         steps
             .iter()
             .flat_map(|step| [seen(step), released(step)])
