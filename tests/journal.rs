@@ -491,3 +491,57 @@ fn a_run_with_a_corrupt_byte_stays_listed_and_shows_the_bad_line() {
         .stderr_has("none of the 1 most recent journal file(s) could be read")
         .stderr_lacks("no runs are on record yet");
 }
+
+/// How many times opsh (and what it starts) syncs a file to disk while it
+/// runs `script`, counted by strace.
+fn syncs_while_running(script: &str) -> usize {
+    let (_state, state) = state_dir();
+    let test = Test::new()
+        .env("XDG_STATE_HOME", &state)
+        .file("r.rhai", script)
+        .args(&["run", "r.rhai"]);
+    let opsh = test.command();
+    let trace = test.path().join("syncs.trace");
+    let mut traced = std::process::Command::new("timeout");
+    traced
+        .args(["120", "strace", "-f", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(opsh.get_program())
+        .args(opsh.get_args());
+    if let Some(dir) = opsh.get_current_dir() {
+        traced.current_dir(dir);
+    }
+    for (key, value) in opsh.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    let out = traced
+        .output()
+        .expect("run opsh under strace (needs strace)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace = std::fs::read_to_string(&trace).expect("the strace output");
+    trace
+        .lines()
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .count()
+}
+
+#[test]
+fn reads_are_journaled_without_a_sync_each() {
+    let reads = |n: usize| {
+        format!(
+            "for i in 0..{n} {{ local::run(\"true\", #{{ read: true, quiet: true }}); }}\n\
+             local::run(\"true\", #{{ quiet: true }});\n"
+        )
+    };
+    let one = syncs_while_running(&reads(1));
+    let many = syncs_while_running(&reads(30));
+    assert!(one > 0, "the mutating command's line was not synced");
+    assert_eq!(many, one, "30 reads synced more than 1 read did");
+}
