@@ -61,14 +61,23 @@ impl Aws {
     /// The per-call configuration of a call that sends or receives `bytes`
     /// of object data: its attempts may take as long as the transfer needs
     /// on a slow link, and still end if the endpoint stops answering.
+    /// Failures of such a call go through transfer_error with the same
+    /// `bytes`, so a timeout names the limit the call had.
     pub fn transfer_timeouts(&self, bytes: u64) -> aws_sdk_s3::config::Builder {
-        let transfer = Duration::from_secs(bytes / MIN_TRANSFER_BYTES_PER_SEC);
         aws_sdk_s3::config::Builder::new().timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(self.connect_timeout)
-                .operation_attempt_timeout(self.timeout.saturating_add(transfer))
+                .operation_attempt_timeout(self.attempt_timeout(Some(bytes)))
                 .build(),
         )
+    }
+
+    /// How long one attempt of a call may take: `timeout`, and for a call
+    /// that moves `bytes` of object data, time for those at the slowest
+    /// transfer rate on top.
+    fn attempt_timeout(&self, bytes: Option<u64>) -> Duration {
+        let transfer = Duration::from_secs(bytes.unwrap_or(0) / MIN_TRANSFER_BYTES_PER_SEC);
+        self.timeout.saturating_add(transfer)
     }
 }
 
@@ -209,6 +218,34 @@ pub fn call_error<E>(
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
+    failed_call(call, resource, region, err, None)
+}
+
+/// call_error for a call configured with `Aws::transfer_timeouts(bytes)`.
+pub fn transfer_error<E>(
+    call: &str,
+    resource: &str,
+    region: &str,
+    err: SdkError<E, HttpResponse>,
+    bytes: u64,
+) -> Box<EvalAltResult>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    failed_call(call, resource, region, err, Some(bytes))
+}
+
+/// A failed call that moved `moved` bytes of object data, if any.
+fn failed_call<E>(
+    call: &str,
+    resource: &str,
+    region: &str,
+    err: SdkError<E, HttpResponse>,
+    moved: Option<u64>,
+) -> Box<EvalAltResult>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
     let target = if resource.is_empty() {
         String::new()
     } else {
@@ -232,7 +269,7 @@ where
                 None,
             ),
         },
-        other => delivery_failure(call, other),
+        other => delivery_failure(call, other, moved),
     };
     let mut message = format!("{call}{target} failed: {detail}");
     if let Some(hint) = hint {
@@ -244,7 +281,11 @@ where
 
 /// What kept a call from getting an answer from AWS: credentials, the
 /// connection, a timeout, or an answer that was not AWS's.
-fn delivery_failure<E>(call: &str, err: &SdkError<E, HttpResponse>) -> (String, Option<String>)
+fn delivery_failure<E>(
+    call: &str,
+    err: &SdkError<E, HttpResponse>,
+    moved: Option<u64>,
+) -> (String, Option<String>)
 where
     E: StdError + 'static,
 {
@@ -255,16 +296,7 @@ where
     let endpoint = endpoint(call);
     let check = "check the network, --endpoint-url / AWS_ENDPOINT_URL and --region";
     match (err, aws) {
-        (SdkError::TimeoutError(_), Some(aws)) => (
-            format!(
-                "no answer from {endpoint} within {} s, in up to {} attempts",
-                aws.timeout.as_secs_f64(),
-                aws.attempts
-            ),
-            Some(format!(
-                "{check}; `timeout` under [aws] in opsh.toml sets how long an attempt may take"
-            )),
-        ),
+        (SdkError::TimeoutError(_), Some(aws)) => no_answer(endpoint, aws, moved, check),
         (SdkError::DispatchFailure(failure), Some(aws)) if failure.is_timeout() => (
             format!(
                 "could not connect to {endpoint} within {} s",
@@ -290,6 +322,38 @@ where
         ),
         _ => (error_chain(err), None),
     }
+}
+
+/// A call whose every attempt ran out of time: the limit it had, which
+/// grows with the object data it moved.
+fn no_answer(
+    endpoint: &str,
+    aws: &Aws,
+    moved: Option<u64>,
+    check: &str,
+) -> (String, Option<String>) {
+    let limit = aws.attempt_timeout(moved).as_secs_f64();
+    let (within, setting) = match moved {
+        Some(bytes) if aws.attempt_timeout(moved) > aws.timeout => (
+            format!(
+                "{limit} s (the attempt timeout of {} s, plus 1 s per {} of its {} of object data)",
+                aws.timeout.as_secs_f64(),
+                crate::command::size(MIN_TRANSFER_BYTES_PER_SEC),
+                crate::command::size(bytes)
+            ),
+            "the attempt timeout the transfer time is added to",
+        ),
+        _ => (format!("{limit} s"), "how long an attempt may take"),
+    };
+    (
+        match aws.attempts {
+            1 => format!("no answer from {endpoint} within {within}"),
+            n => format!("no answer from {endpoint} within {within}, in up to {n} attempts"),
+        },
+        Some(format!(
+            "{check}; `timeout` under [aws] in opsh.toml sets {setting}"
+        )),
+    )
 }
 
 /// The endpoint `call` (named `ec2::...` or `s3::...`) was sent to.

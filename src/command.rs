@@ -16,16 +16,16 @@ use stream::Captured;
 /// that a command's Result fits in ~100 MB. The docs of local::run,
 /// host.run, group.run and read() name it.
 pub const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
-/// A group shares CAPTURE_LIMIT among its hosts, down to this per host.
-const GROUP_CAPTURE_FLOOR: usize = 64 * 1024;
 /// How many stderr lines an error message quotes.
 const STDERR_TAIL_LINES: usize = 10;
 /// In a `stdout_to` path, replaced by the host's name.
 pub const HOST_PLACEHOLDER: &str = "{host}";
 
-/// What each host of a group of `hosts` keeps of each stream.
+/// What each host of a group of `hosts` keeps of each stream: an equal
+/// share of CAPTURE_LIMIT, with no floor, so the group's Results together
+/// keep no more than one Result does, however many hosts it has.
 pub fn capture_limit(hosts: usize) -> usize {
-    (CAPTURE_LIMIT / hosts.max(1)).max(GROUP_CAPTURE_FLOOR)
+    CAPTURE_LIMIT / hosts.max(1)
 }
 
 /// The local file `stdout_to` names for the command on `host`.
@@ -227,11 +227,13 @@ mod tests {
     }
 
     #[test]
-    fn a_group_shares_the_capture_limit_down_to_a_floor() {
+    fn a_group_keeps_no_more_than_one_result_whatever_its_size() {
         assert_eq!(capture_limit(1), CAPTURE_LIMIT);
         assert_eq!(capture_limit(0), CAPTURE_LIMIT);
         assert_eq!(capture_limit(4), CAPTURE_LIMIT / 4);
-        assert_eq!(capture_limit(10_000), GROUP_CAPTURE_FLOOR);
+        for hosts in [2_000, 10_000, 1_000_000, usize::MAX] {
+            assert!(capture_limit(hosts).saturating_mul(hosts) <= CAPTURE_LIMIT);
+        }
     }
 
     #[test]

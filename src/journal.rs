@@ -1,10 +1,12 @@
-//! Every mutating action of a run, in one place. A real run keeps a
+//! The actions of a run, in one place: every action that changes
+//! something, and the commands a runbook marks `read: true` (they change
+//! nothing, so are recorded without the cost of a sync). A real run keeps a
 //! write-ahead JSON-lines journal: before each side effect a `started` line
 //! (written and synced to disk), after it a `finished` line with the same
 //! number and the outcome. An opsh killed mid-action so leaves the action
 //! on record as in flight, and a journal that cannot be written stops the
-//! run before its next side effect. A dry run collects the same actions as a
-//! numbered plan instead of doing them.
+//! run before its next action. A dry run collects the same actions as a
+//! numbered plan instead of doing them (reads it does too).
 
 use std::fs::File;
 use std::io::Write;
@@ -217,7 +219,9 @@ impl Journal {
         }
         let written = self
             .open(&mut state)
-            .and_then(|file| append(file, &Line::Started(step.clone()), true));
+            // A read's line lost in a crash loses nothing: it changed
+            // nothing. Not syncing it keeps polling loops cheap.
+            .and_then(|file| append(file, &Line::Started(step.clone()), !step.read));
         written.map_err(|reason| {
             let error = stopped(&reason);
             state.broken = Some(reason);
@@ -317,7 +321,7 @@ impl Context {
     }
 
     /// Begin a command that changes nothing: journaled as `act` in a real
-    /// run; in a dry run it is shown in the plan as a read and still done
+    /// run, but not synced to disk; in a dry run it is shown in the plan as a read and still done
     /// (`Act::dry_run` is false), since its output feeds the runbook.
     pub fn read(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
         self.begin_step(action, target, args, true)

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
-use crate::aws::{Aws, call_error, error_chain};
+use crate::aws::{Aws, call_error, error_chain, transfer_error};
 use crate::context::Context;
 use crate::options::{RhaiResult, runtime_error};
 use crate::quote::check_no_nul;
@@ -128,7 +128,7 @@ async fn put_file(aws: &Aws, job: &Upload<'_>, uri: &str, bar: &ProgressBar) -> 
         .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
-        .map_err(|e| call_error("s3::upload", uri, &aws.region, e))?;
+        .map_err(|e| transfer_error("s3::upload", uri, &aws.region, e, job.size))?;
     bar.inc(job.size);
     Ok(())
 }
@@ -169,9 +169,10 @@ async fn multipart(
         while running.len() < PARALLEL_PARTS && next < count {
             let offset = next * part_size;
             next += 1;
+            let len = part_size.min(job.size - offset);
             running.spawn(upload_part(Part {
                 client: aws.s3.clone(),
-                timeouts: aws.transfer_timeouts(part_size),
+                timeouts: aws.transfer_timeouts(len),
                 region: aws.region.clone(),
                 bucket: job.bucket.to_string(),
                 key: job.key.to_string(),
@@ -179,7 +180,7 @@ async fn multipart(
                 path: job.path.to_path_buf(),
                 number: next,
                 offset,
-                len: part_size.min(job.size - offset),
+                len,
             }));
         }
         let Some(joined) = running.join_next().await else {
@@ -207,7 +208,7 @@ async fn multipart(
         .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
-        .map_err(|e| call_error("s3::upload", uri, &aws.region, e))?;
+        .map_err(|e| transfer_error("s3::upload", uri, &aws.region, e, job.size))?;
     *pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
     tracing::info!(uri, parts = count, part_size, "multipart upload complete");
     Ok(())
@@ -253,11 +254,12 @@ async fn upload_part(part: Part) -> RhaiResult<(CompletedPart, u64)> {
         .send()
         .await
         .map_err(|e| {
-            call_error(
+            transfer_error(
                 "s3::upload",
                 &format!("{uri}, part {number}"),
                 &part.region,
                 e,
+                part.len,
             )
         })?;
     let completed = CompletedPart::builder()

@@ -126,6 +126,30 @@ fn a_mute_endpoint_fails_s3_calls_naming_the_call_and_endpoint() {
 }
 
 #[test]
+fn a_mute_endpoint_fails_an_upload_naming_the_limit_it_had() {
+    // 128 KiB at the slowest rate allowed (64 KiB/s) adds 2 s to `timeout`.
+    let endpoint = MuteEndpoint::start();
+    let script = r#"s3::upload("b", "k", "data.bin");"#;
+    without_aws_env(Test::new())
+        .env("AWS_ACCESS_KEY_ID", "AKIDFAULTTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "fault-test-secret-key")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &endpoint.url)
+        .file("opsh.toml", "[aws]\ntimeout = 1\nmax_attempts = 1\n")
+        .file("data.bin", &"x".repeat(128 * 1024))
+        .file("r.rhai", script)
+        .args(&["run", "r.rhai"])
+        .run_within(HANG)
+        .code(1)
+        .stderr_has("s3::upload (s3://b/k) failed")
+        .stderr_has(&format!(
+            "no answer from {} within 3 s (the attempt timeout of 1 s, \
+             plus 1 s per 64 KiB of its 128 KiB of object data)\n",
+            endpoint.url
+        ));
+}
+
+#[test]
 fn aws_timeouts_out_of_range_are_usage_errors() {
     for key in ["timeout", "connect_timeout"] {
         for value in ["0", "-1", "nan", "inf", "1e300", "\"soon\""] {

@@ -442,3 +442,106 @@ fn a_read_only_journal_stops_remote_commands_too_even_with_warn() {
     );
     std::fs::remove_file(made).expect("remove the marker");
 }
+
+#[test]
+fn a_run_with_a_corrupt_byte_stays_listed_and_shows_the_bad_line() {
+    let (_state, state) = state_dir();
+    Test::new()
+        .env("XDG_STATE_HOME", &state)
+        .file("r.rhai", "local::run(\"true\");\n")
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(0);
+    let dir = std::path::Path::new(&state).join("opsh/journal");
+    let files = journal_files_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].display().to_string();
+    let run_id = files[0]
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("run id")
+        .to_string();
+    // One byte of the last line (the action's outcome) goes bad.
+    let mut bytes = std::fs::read(&files[0]).expect("read the journal");
+    let last_start = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("more than one line")
+        + 1;
+    bytes[last_start + 3] = 0xff;
+    std::fs::write(&files[0], &bytes).expect("write the journal");
+
+    journal_cmd(&state, &[])
+        .code(0)
+        .stdout_has(&run_id)
+        .stderr_has(&format!("1 unreadable line(s): {file}:3"));
+    journal_cmd(&state, &["last"])
+        .code(0)
+        .stdout_has(&format!("{file}:3: not UTF-8 text"))
+        .stdout_has("in flight");
+
+    // A run whose header is what went bad is named, and the list does not
+    // claim that nothing is on record.
+    let mut bytes = std::fs::read(&files[0]).expect("read the journal");
+    bytes[2] = 0xff;
+    std::fs::write(&files[0], &bytes).expect("write the journal");
+    journal_cmd(&state, &[])
+        .code(0)
+        .stderr_has(&format!("{file}:1: not an opsh journal (not UTF-8 text"))
+        .stderr_has("none of the 1 most recent journal file(s) could be read")
+        .stderr_lacks("no runs are on record yet");
+}
+
+/// How many times opsh (and what it starts) syncs a file to disk while it
+/// runs `script`, counted by strace.
+fn syncs_while_running(script: &str) -> usize {
+    let (_state, state) = state_dir();
+    let test = Test::new()
+        .env("XDG_STATE_HOME", &state)
+        .file("r.rhai", script)
+        .args(&["run", "r.rhai"]);
+    let opsh = test.command();
+    let trace = test.path().join("syncs.trace");
+    let mut traced = std::process::Command::new("timeout");
+    traced
+        .args(["120", "strace", "-f", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(opsh.get_program())
+        .args(opsh.get_args());
+    if let Some(dir) = opsh.get_current_dir() {
+        traced.current_dir(dir);
+    }
+    for (key, value) in opsh.get_envs() {
+        match value {
+            Some(value) => traced.env(key, value),
+            None => traced.env_remove(key),
+        };
+    }
+    let out = traced
+        .output()
+        .expect("run opsh under strace (needs strace)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace = std::fs::read_to_string(&trace).expect("the strace output");
+    trace
+        .lines()
+        .filter(|l| l.contains("fsync(") || l.contains("fdatasync("))
+        .count()
+}
+
+#[test]
+fn reads_are_journaled_without_a_sync_each() {
+    let reads = |n: usize| {
+        format!(
+            "for i in 0..{n} {{ local::run(\"true\", #{{ read: true, quiet: true }}); }}\n\
+             local::run(\"true\", #{{ quiet: true }});\n"
+        )
+    };
+    let one = syncs_while_running(&reads(1));
+    let many = syncs_while_running(&reads(30));
+    assert!(one > 0, "the mutating command's line was not synced");
+    assert_eq!(many, one, "30 reads synced more than 1 read did");
+}

@@ -279,3 +279,27 @@ fn a_secret_spanning_lines_never_appears_in_any_output() {
         out.stdout_lacks(line).stderr_lacks(line);
     }
 }
+
+#[test]
+fn a_large_group_keeps_only_its_share_of_one_result() {
+    // 257 hosts: each one's share is just under the 64 KiB each prints, so
+    // every Result is cut and all of them together keep at most one Result.
+    let hosts = 257;
+    let share = KEPT / hosts;
+    let script = format!(
+        r#"
+        let targets = [];
+        for i in 0..{hosts} {{ targets.push("lab-4"); }}
+        let rs = ssh::group(targets, #{{ concurrency: 8 }}).run("head -c 65536 /dev/zero", #{{ quiet: true }});
+        let cut = rs.filter(|r| r.truncated && r.stdout.len() == {share}).len();
+        print(`${{cut}} of ${{rs.len()}} cut to {share}`);
+        "#
+    );
+    Test::new()
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai"])
+        .lab()
+        .run()
+        .code(0)
+        .stdout_has(&format!("{hosts} of {hosts} cut to {share}"));
+}

@@ -74,18 +74,25 @@ impl Drop for Scratch {
 fn env_values_stay_off_every_command_line() {
     let value = unique("env-value");
     let tag = unique("opsh-env");
-    let files = Scratch(
-        ["run", "sudo", "local"]
+    let steps = ["run", "sudo", "local"];
+    let seen = |step: &str| PathBuf::from(format!("/tmp/{tag}-{step}"));
+    let released = |step: &str| PathBuf::from(format!("/tmp/{tag}-{step}-done"));
+    let _scratch = Scratch(
+        steps
             .iter()
-            .map(|step| PathBuf::from(format!("/tmp/{tag}-{step}")))
+            .flat_map(|step| [seen(step), released(step)])
             .collect(),
     );
-    // Each step writes what it sees, then sleeps while the test reads the
-    // process list; the step name in the command finds its processes.
+    // Each step writes what it sees, then waits (bounded) until the test
+    // has read the process list and says so with a file; the step name in
+    // the command finds its processes.
     let step = |n: usize| {
         format!(
-            "printf %s \"$OPSH_T\" > {}; sleep 3; : {tag}-step-{n}",
-            files.0[n].display()
+            "printf %s \"$OPSH_T\" > {seen}; i=0; \
+             while [ ! -e {released} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; \
+             : {tag}-step-{n}",
+            seen = seen(steps[n]).display(),
+            released = released(steps[n]).display(),
         )
     };
     let script = format!(
@@ -112,9 +119,9 @@ fn env_values_stay_off_every_command_line() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start opsh");
-    for (n, file) in files.0.iter().enumerate() {
+    for (n, name) in steps.iter().enumerate() {
         // The command sees the value...
-        wait_for_file(file, &value, &mut child);
+        wait_for_file(&seen(name), &value, &mut child);
         // ...its processes are in the list...
         let running = command_lines_with(&format!("{tag}-step-{n}"));
         assert!(
@@ -127,6 +134,7 @@ fn env_values_stay_off_every_command_line() {
             leaks.is_empty(),
             "step {n}: the env value is on a command line: {leaks:?}"
         );
+        std::fs::write(released(name), "").expect("let the step end");
     }
     let out = child.wait_with_output().expect("wait for opsh");
     let stdout = String::from_utf8_lossy(&out.stdout);
