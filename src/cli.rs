@@ -164,6 +164,35 @@ pub struct CommonArgs {
     pub verbose: u8,
 }
 
+/// Every `--var` of the command line, before and after the subcommand, in
+/// order. clap hands a global option's values from the deepest level that
+/// has any to every level, so `opsh --var a=1 run f --var b=2` would lose
+/// `a`; the raw arguments still hold both. Values clap parsed already passed
+/// `parse_var`, so only those are looked for; nothing after `--` is an option.
+pub fn all_vars(
+    raw: impl IntoIterator<Item = std::ffi::OsString>,
+    parsed: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut raw = raw.into_iter().skip(1);
+    while let Some(arg) = raw.next() {
+        let Some(arg) = arg.to_str() else { continue };
+        let value = match arg {
+            "--" => break,
+            "--var" => raw.next().and_then(|v| v.into_string().ok()),
+            _ => arg.strip_prefix("--var=").map(str::to_string),
+        };
+        if let Some(var) = value.and_then(|v| parse_var(&v).ok()) {
+            found.push(var);
+        }
+    }
+    if found.len() > parsed.len() {
+        found
+    } else {
+        parsed
+    }
+}
+
 fn parse_var(raw: &str) -> Result<(String, String), String> {
     let (key, value) = raw
         .split_once('=')
@@ -198,5 +227,26 @@ mod tests {
         assert!(parse_var("novalue").is_err());
         assert!(parse_var("=x").is_err());
         assert!(parse_var("a b=x").is_err());
+    }
+
+    #[test]
+    fn vars_before_and_after_the_subcommand_are_all_kept() {
+        let raw = [
+            "opsh",
+            "--var",
+            "a=1",
+            "run",
+            "f.rhai",
+            "--var=b=2",
+            "--",
+            "--var",
+            "c=3",
+        ]
+        .map(std::ffi::OsString::from);
+        let parsed = vec![("b".to_string(), "2".to_string())];
+        assert_eq!(
+            all_vars(raw, parsed),
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
     }
 }

@@ -336,8 +336,9 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         returns every Result instead (code -1 and the reason in stderr for an unreachable host).\n\
         Options: warn, timeout, env, cwd, stdin, quiet, stdout_to (a local path containing {host}: one\n\
         file per host gets its stdout), read (true: changes nothing, so a dry run runs it too; see Host run).\n\
-        The group's Results share the 16 MiB a Result keeps of each\n\
-        stream (at least 64 KiB per host); truncated is true on each Result that was cut.\n\
+        The group's Results share the 16 MiB a Result keeps of each stream: each host keeps\n\
+        16 MiB divided by the number of hosts (1 MiB for 16 hosts, about 8 KiB for 2,000);\n\
+        truncated is true on each Result that was cut.\n\
         Example: web.run(\"systemctl reload nginx\")";
     let c = ctx.clone();
     func("run", &["group: Group", "cmd: String", "Array"], run_doc)

@@ -58,7 +58,7 @@ use crate::error::{Error, exit};
 
 /// Run opsh with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -69,6 +69,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    cli.common.vars = cli::all_vars(std::env::args_os(), std::mem::take(&mut cli.common.vars));
     redact::add_env_credentials();
     init_tracing(cli.common.verbose);
     if let Command::Completions { shell } = cli.command {

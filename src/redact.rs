@@ -60,6 +60,8 @@ fn forms(secret: &str) -> Vec<String> {
         all.push(debug_escaped(&form));
         all.push(bytes_escaped(&form));
         all.push(form.replace('\'', r"'\''"));
+        // AWS answers in XML: an error body quoting the value escapes it.
+        all.push(xml_escaped(&form));
         // A request line, a form body or an error body may carry the value
         // URL-encoded: all-encoded, with `/` kept (an S3 key in a path, as
         // Python's `quote` does), or with `+` for a space (form encoding).
@@ -88,6 +90,14 @@ fn url_encoded(value: &str, keep: &str, space: &str) -> String {
         }
     }
     encoded
+}
+
+fn xml_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 fn json_escaped(text: &str) -> String {
@@ -280,6 +290,15 @@ mod tests {
                 "raw a/b+c=d é, query a%2Fb%2Bc%3Dd%20%C3%A9, form a%2Fb%2Bc%3Dd+%C3%A9, path a/b%2Bc%3Dd%20%C3%A9"
             ),
             "raw ***, query ***, form ***, path ***"
+        );
+    }
+
+    #[test]
+    fn xml_escaped_forms_are_redacted() {
+        add("i-Zq&q<x>-unit");
+        assert_eq!(
+            redact("<Message>The instance ID 'i-Zq&amp;q&lt;x&gt;-unit' does not exist</Message>"),
+            "<Message>The instance ID '***' does not exist</Message>"
         );
     }
 

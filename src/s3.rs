@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
 use rhai::{Array, Blob, Dynamic, INT, Map, Module};
 
 use crate::api::func;
-use crate::aws::{Aws, call_error, error_code};
+use crate::aws::{Aws, call_error, error_code, transfer_error};
 use crate::context::Context;
 use crate::ec2_types::now;
 use crate::options::{Options, RhaiResult, runtime_error};
@@ -374,7 +374,7 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
                 .send()
                 .await
         })?
-        .map_err(|e| call_error("s3::put", &uri, &aws.region, e))?;
+        .map_err(|e| transfer_error("s3::put", &uri, &aws.region, e, size))?;
     act.done(created_object(bucket, key));
     Ok(())
 }

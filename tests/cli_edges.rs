@@ -1,6 +1,7 @@
 //! Edges of the command line: endpoint URLs that cannot work are usage
-//! errors before anything runs, and a stdout whose reader has gone (as
-//! with `| head -1`) ends the output quietly instead of panicking.
+//! errors before anything runs, `--var` counts wherever it is given, and a
+//! stdout whose reader has gone (as with `| head -1`) ends the output
+//! quietly instead of panicking.
 
 mod common;
 
@@ -29,6 +30,19 @@ fn a_bad_endpoint_url_flag_is_a_usage_error_even_without_aws_calls() {
         .run()
         .code(2)
         .stderr_lacks("ec2::instances");
+}
+
+#[test]
+fn vars_before_and_after_the_subcommand_all_count() {
+    Test::new()
+        .file(
+            "v.rhai",
+            "print(`a=${param(\"a\", \"-\")} b=${param(\"b\", \"-\")} c=${param(\"c\", \"-\")}`);",
+        )
+        .args(&["--var", "a=1", "run", "v.rhai", "--var=b=2", "--var", "c=3"])
+        .run()
+        .code(0)
+        .stdout_has("a=1 b=2 c=3");
 }
 
 #[test]
