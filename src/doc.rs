@@ -12,6 +12,11 @@ use crate::list::doc_text;
 pub struct FnDoc {
     pub name: String,
     pub signature: String,
+    /// `name: Type` per parameter, as declared (an options map as
+    /// `options: #{ key, key }`); for `--output json` readers.
+    pub params: Vec<String>,
+    /// Implemented in Rust (false: a stdlib helper written in Rhai).
+    pub native: bool,
     pub doc: String,
 }
 
@@ -57,6 +62,8 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
             Some(FnDoc {
                 signature: format!("{name}({}){ret}", params.join(", ")),
                 name,
+                params,
+                native: info.script.is_none(),
                 doc,
             })
         },

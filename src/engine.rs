@@ -104,7 +104,7 @@ impl Session {
 
     /// Compile a runbook file; the text is kept for error snippets.
     pub fn compile_file(&self, path: &Path) -> Result<AST> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::sources::read_script(path).map_err(Error::usage)?;
         let name = path.display().to_string();
         self.compile_text(&name, &text)
     }
@@ -161,6 +161,42 @@ pub fn import_path(importer: Option<&str>, path: &str) -> std::result::Result<Pa
     Ok(file)
 }
 
+thread_local! {
+    /// The modules being evaluated on this thread, outermost first.
+    static LOADING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A module on the loading stack while its top level runs. A module that
+/// imports itself, directly or through others, would otherwise recurse
+/// until the stack overflows. `opsh check` reports such a cycle first; this
+/// guards what it cannot see (imports typed in the REPL run after it).
+struct Loading;
+
+impl Loading {
+    fn enter(name: &str) -> std::result::Result<Self, String> {
+        LOADING.with_borrow_mut(|stack| {
+            if let Some(start) = stack.iter().position(|n| n == name) {
+                let cycle: Vec<&str> = stack[start..]
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .collect();
+                return Err(format!("import cycle: {}", cycle.join(" -> ")));
+            }
+            stack.push(name.to_string());
+            Ok(Self)
+        })
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        LOADING.with_borrow_mut(|stack| {
+            stack.pop();
+        });
+    }
+}
+
 struct Resolver {
     sources: Arc<Mutex<Sources>>,
     cache: Mutex<HashMap<String, SharedModule>>,
@@ -186,8 +222,8 @@ impl ModuleResolver for Resolver {
             Some(file) => (file.source.to_string(), file.text.to_string()),
             None => {
                 let file = import_path(source, path).map_err(fail)?;
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| fail(format!("import \"{path}\": {}: {e}", file.display())))?;
+                let text = crate::sources::read_script(&file)
+                    .map_err(|e| fail(format!("import \"{path}\": {e}")))?;
                 (file.display().to_string(), text)
             }
         };
@@ -207,6 +243,7 @@ impl ModuleResolver for Resolver {
             .compile(&text)
             .map_err(|e| fail(format!("{name}: {e}")))?;
         ast.set_source(name.clone());
+        let _loading = Loading::enter(&name).map_err(fail)?;
         let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
         module.set_id(name.clone());
         let module: SharedModule = module.into();

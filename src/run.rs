@@ -133,6 +133,9 @@ fn ensure_function(ast: &AST, name: &str, function: &str, arity: usize) -> Resul
             f.params.len(),
             f.params.join(", ")
         ),
+        None if functions.is_empty() => {
+            format!("{name} has no function `{function}`: the file defines no functions")
+        }
         None => format!("{name} has no function `{function}`; it has: {list}"),
     };
     Err(Error::usage(message))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, Map, Module};
 use serde::Serialize;
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::command::CmdResult;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
@@ -27,9 +27,9 @@ pub const CONNECT_OPTIONS: &[&str] = &[
     "strict_host_keys",
     "connect_timeout",
 ];
-const RUN_OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
-const SUDO_OPTIONS: &[&str] = &["user", "warn", "timeout", "env", "cwd", "stdin", "quiet"];
-const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
+pub const RUN_OPTIONS: &[&str] = &["warn", "timeout", "env", "cwd", "stdin", "quiet"];
+pub const SUDO_OPTIONS: &[&str] = &["user", "warn", "timeout", "env", "cwd", "stdin", "quiet"];
+pub const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
 const READ_OPTIONS: &[&str] = &["sudo"];
 
 /// A connected host. Its connection is the run's shared master for
@@ -740,16 +740,19 @@ fn module(ctx: &Arc<Context>) -> Module {
             connect(&c, target, &Options::empty("ssh::connect"))
         });
     let c = ctx.clone();
-    func("connect", &["target: Dynamic", "options: Map", "Host"], doc).set_into_module(
-        &mut module,
-        move |target: Dynamic, opts: Map| {
-            connect(
-                &c,
-                target,
-                &Options::new("ssh::connect", opts, CONNECT_OPTIONS)?,
-            )
-        },
-    );
+    func_with_options(
+        "connect",
+        &["target: Dynamic", "options: Map", "Host"],
+        CONNECT_OPTIONS,
+        doc,
+    )
+    .set_into_module(&mut module, move |target: Dynamic, opts: Map| {
+        connect(
+            &c,
+            target,
+            &Options::new("ssh::connect", opts, CONNECT_OPTIONS)?,
+        )
+    });
     crate::group::register_constructor(&mut module, ctx);
     module
 }
@@ -766,9 +769,10 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
             on_host(&c, host, Task::run("run", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "run",
         &["host: Host", "cmd: String", "options: Map", "Result"],
+        RUN_OPTIONS,
         run_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
@@ -785,9 +789,10 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
             on_host(&c, host, Task::sudo("sudo", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "sudo",
         &["host: Host", "cmd: String", "options: Map", "Result"],
+        SUDO_OPTIONS,
         sudo_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
@@ -826,7 +831,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         )
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "upload",
         &[
             "host: Host",
@@ -835,6 +840,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Result",
         ],
+        FILE_OPTIONS,
         upload_doc,
     )
     .register_into_engine(
@@ -859,7 +865,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         on_host(&c, host, Task::install("write", source, remote, Map::new()))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "write",
         &[
             "host: Host",
@@ -868,6 +874,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Result",
         ],
+        FILE_OPTIONS,
         write_doc,
     )
     .register_into_engine(
@@ -892,7 +899,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         download(&c, host, remote, local, &Options::empty("download"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "download",
         &[
             "host: Host",
@@ -901,6 +908,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "()",
         ],
+        READ_OPTIONS,
         download_doc,
     )
     .register_into_engine(
@@ -929,9 +937,10 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         read(&c, host, remote, &Options::empty("read"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "read",
         &["host: Host", "remote: String", "options: Map", "String"],
+        READ_OPTIONS,
         read_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, remote: &str, opts: Map| {

@@ -70,6 +70,70 @@ impl Test {
         cmd
     }
 
+    /// `run`, but an opsh still running after `limit` is killed and the
+    /// test fails, showing the end of what it printed: for tests whose
+    /// point is that nothing hangs.
+    pub fn run_within(self, limit: std::time::Duration) -> Outcome {
+        use std::sync::{Arc, Mutex};
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start opsh");
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let sink = seen.clone();
+            let reader = std::thread::spawn(move || {
+                let Some(mut pipe) = pipe else { return };
+                let mut chunk = [0u8; 64 * 1024];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    sink.lock()
+                        .expect("output buffer")
+                        .extend_from_slice(&chunk[..n]);
+                }
+            });
+            (seen, reader)
+        };
+        let (stdout, out_reader) = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let (stderr, err_reader) = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let text = |buf: &Arc<Mutex<Vec<u8>>>| {
+            String::from_utf8_lossy(&buf.lock().expect("output buffer")).into_owned()
+        };
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll opsh") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                let tail = |t: String| {
+                    t.chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<String>()
+                };
+                panic!(
+                    "opsh did not finish within {limit:?}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+                    tail(text(&stdout)),
+                    tail(text(&stderr))
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        out_reader.join().expect("stdout reader");
+        err_reader.join().expect("stderr reader");
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: text(&stdout),
+            stderr: text(&stderr),
+            dir: self.dir,
+        }
+    }
+
     pub fn run(self) -> Outcome {
         let mut cmd = self.command();
         cmd.stdin(if self.stdin.is_some() {
