@@ -230,7 +230,9 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
     let task = task?;
     let label = format!("group.{verb} `{}`", task.describe());
     let tracker = Tracker::new(ctx, group.names(), &label);
-    let limit = tokio::sync::Semaphore::new(group.concurrency);
+    // More permits than hosts change nothing, and the semaphore refuses
+    // counts near usize::MAX (`#{ concurrency: 9223372036854775807 }`).
+    let limit = tokio::sync::Semaphore::new(group.concurrency.clamp(1, group.members.len().max(1)));
     let outcomes = ctx.runtime.block_on(async {
         let work = group.members.iter().enumerate().map(|(i, member)| {
             let (task, tracker, limit) = (&task, &tracker, &limit);

@@ -57,7 +57,19 @@ let RESULT = local::run("true");
 
 /// The values a parameter that takes any type is tried with.
 const HOSTILE: &[&str] = &[
-    "()", "\"\"", "-1", "0", "1e300", "1e19", "-1.0", "NAN", "INF", "BIG", "DEEP_A", "DEEP_M",
+    "()",
+    "\"\"",
+    "-1",
+    "0",
+    "9223372036854775807",
+    "1e300",
+    "1e19",
+    "-1.0",
+    "NAN",
+    "INF",
+    "BIG",
+    "DEEP_A",
+    "DEEP_M",
 ];
 const STRINGS: &[&str] = &[
     "\"\"",
@@ -118,6 +130,7 @@ fn ordinary(param: &str) -> &'static str {
         ("state", _) => "\"running\"",
         ("device", _) => "\"/dev/sdf\"",
         ("choices", _) => "[\"a\", \"b\"]",
+        ("targets", _) => "[INSTANCE]",
         (_, "String" | "String | Blob" | "String | Array") => "\"x\"",
         (_, "int") => "1",
         (_, "float") => "0.5",
@@ -185,7 +198,13 @@ fn calls_of(builtin: &Builtin) -> Vec<String> {
                     }
                 })
                 .collect();
-            calls.push(format!("{}({})", builtin.name, args.join(", ")));
+            // A group connects and takes its options' effect when it acts.
+            let then = if builtin.name == "ssh::group" {
+                ".run(\"true\")"
+            } else {
+                ""
+            };
+            calls.push(format!("{}({}){then}", builtin.name, args.join(", ")));
         }
     }
     calls
@@ -336,4 +355,19 @@ fn durations_out_of_range_are_errors() {
             .stderr_has(message)
             .stderr_lacks("panicked");
     }
+}
+
+#[test]
+fn an_ssh_connect_timeout_out_of_range_in_opsh_toml_is_a_usage_error() {
+    Test::new()
+        .file(
+            "opsh.toml",
+            "[ssh]\nconnect_timeout = 9223372036854775807\n",
+        )
+        .file("r.rhai", "ssh::connect(\"lab-1\");\n")
+        .args(&["run", "r.rhai"])
+        .run_within(Duration::from_secs(30))
+        .code(2)
+        .stderr_has("[ssh] connect_timeout must be at most 31536000 seconds (365 days)")
+        .stderr_lacks("panicked");
 }
