@@ -137,9 +137,13 @@ fn arities(params: usize, is_script: bool) -> Arities {
     }
 }
 
-fn script_functions(ast: &AST) -> Known {
+/// The functions `ast` defines; an importer sees only the public ones.
+fn script_functions(ast: &AST, public_only: bool) -> Known {
     let mut known = Known::new();
-    for f in ast.iter_functions() {
+    for f in ast
+        .iter_functions()
+        .filter(|f| !public_only || f.access == rhai::FnAccess::Public)
+    {
         known
             .entry(f.name.to_string())
             .or_default()
@@ -299,7 +303,7 @@ impl Walk<'_> {
         }
         self.files.push(FileCalls {
             source: source.to_string(),
-            own: script_functions(ast),
+            own: script_functions(ast, false),
             imported,
             calls,
         });
@@ -334,7 +338,7 @@ impl Walk<'_> {
         match compiled {
             Ok(ast) => {
                 self.file(&shown, id, &ast);
-                script_functions(&ast)
+                script_functions(&ast, true)
             }
             Err(Error::Check(diags)) => {
                 self.out.extend(diags);

@@ -26,6 +26,30 @@ const MAX_MODULES: usize = 256;
 const MAX_EXPR_DEPTH: usize = 256;
 const MAX_FUNCTION_EXPR_DEPTH: usize = 256;
 
+/// Rhai clones, compares, measures and drops nested values recursively: an
+/// array nested two thousand deep overflowed the 8 MiB main stack and
+/// aborted opsh. Scripts run on a thread with a stack 128 times as large
+/// (only the pages used are ever committed); building a value that deep
+/// already takes Rhai minutes, as each level copies the ones inside it.
+const SCRIPT_STACK: usize = 1 << 30;
+
+/// Run `work` (everything that evaluates a script) on the script stack;
+/// inline if no such thread can be made.
+pub fn on_script_stack<T: Send>(work: impl Fn() -> T + Sync) -> T {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("script".into())
+            .stack_size(SCRIPT_STACK)
+            .spawn_scoped(scope, &work);
+        match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(),
+        }
+    })
+}
+
 /// A built engine with the context its functions share and the text of
 /// every script it loaded.
 pub struct Session {

@@ -404,3 +404,21 @@ fn an_imported_example_module_runs_unchanged() {
         .code(0)
         .stdout_is("foo = 42, doubled 84\n");
 }
+
+#[test]
+fn an_imports_private_functions_are_not_callable_from_outside() {
+    Test::new()
+        .file(
+            "lib.rhai",
+            "private fn hidden() { 1 }\nfn shown() { hidden() }\n",
+        )
+        .file(
+            "r.rhai",
+            "import \"lib\" as lib;\nprint(lib::shown());\nlib::hidden();\n",
+        )
+        .args(&["check", "r.rhai"])
+        .run()
+        .code(2)
+        .stderr_has("unknown function `lib::hidden`")
+        .stderr_has("--> r.rhai:3:");
+}

@@ -371,3 +371,29 @@ fn an_ssh_connect_timeout_out_of_range_in_opsh_toml_is_a_usage_error() {
         .stderr_has("[ssh] connect_timeout must be at most 31536000 seconds (365 days)")
         .stderr_lacks("panicked");
 }
+
+/// Rhai clones, compares, prints and drops nested values recursively; at a
+/// depth of 2000 that overflowed the main thread's stack and aborted.
+#[test]
+fn deeply_nested_values_do_not_overflow_the_stack() {
+    let script = "\
+fn deep() {
+    let a = []; for i in 0..2500 { a = [a]; }
+    let m = #{}; for i in 0..2500 { m = #{ m: m }; }
+    info(a);
+    warn(m);
+    if a != a || m != m { throw \"unequal\"; }
+    local::run(\"true\", #{ env: #{ X: m } });
+    #{ a: a, m: m }
+}
+";
+    let out = Test::new()
+        .file("deep.rhai", script)
+        .args(&["run", "--dry-run", "--output", "json", "deep.rhai", "deep"])
+        .run_within(Duration::from_secs(120));
+    out.code(0).stderr_lacks("overflow");
+    assert!(
+        out.stdout.matches("\"m\"").count() >= 2500,
+        "the result is shown whole"
+    );
+}
