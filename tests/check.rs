@@ -422,3 +422,31 @@ fn an_imports_private_functions_are_not_callable_from_outside() {
         .stderr_has("unknown function `lib::hidden`")
         .stderr_has("--> r.rhai:3:");
 }
+
+/// A built-in whose options map declared no keys would be checked by
+/// nothing but its own runtime test.
+#[test]
+fn every_builtin_options_map_declares_its_keys() {
+    let out = Test::new().args(&["doc", "--output", "json"]).run();
+    out.code(0);
+    let docs: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let mut undeclared = Vec::new();
+    let mut declared = 0;
+    for f in docs.as_array().expect("an array of functions") {
+        if f["native"] != serde_json::Value::Bool(true) {
+            continue;
+        }
+        for param in f["params"].as_array().expect("params") {
+            let param = param.as_str().expect("a parameter");
+            if param.starts_with("options:") {
+                if param.starts_with("options: #{") {
+                    declared += 1;
+                } else {
+                    undeclared.push(format!("{}: {param}", f["name"]));
+                }
+            }
+        }
+    }
+    assert!(undeclared.is_empty(), "options without declared keys: {undeclared:?}");
+    assert!(declared > 20, "only {declared} options maps");
+}
