@@ -1,14 +1,12 @@
 //! The global functions: prompts, run parameters, environment, logging,
 //! sleep, shell quoting and (in clock) the time.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use rhai::{Array, Dynamic, Engine, Map};
+use std::sync::Arc;
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::context::Context;
-use crate::options::{RhaiResult, runtime_error};
+use crate::options::{Bound, RhaiResult, duration, runtime_error};
 use crate::prompt::{self, Ask};
 
 const ASK_OPTIONS: &[&str] = &["key", "fallback"];
@@ -53,13 +51,9 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
 }
 
 fn sleep(ctx: &Context, seconds: f64) -> RhaiResult<()> {
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(runtime_error(format!(
-            "sleep: {seconds} is not a number of seconds"
-        )));
-    }
+    let pause = duration("sleep: `seconds`", seconds, Bound::Zero)?;
     ctx.runtime
-        .block_on(async move { tokio::time::sleep(Duration::from_secs_f64(seconds)).await })
+        .block_on(async move { tokio::time::sleep(pause).await })
 }
 
 fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
@@ -71,9 +65,10 @@ fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
     func("confirm", &["question: String", "bool"], confirm_doc)
         .register_into_engine(engine, move |q: &str| prompt::confirm(&c, &Ask::plain(q)));
     let c = ctx.clone();
-    func(
+    func_with_options(
         "confirm",
         &["question: String", "options: Map", "bool"],
+        ASK_OPTIONS,
         confirm_doc,
     )
     .register_into_engine(engine, move |q: &str, opts: Map| {
@@ -87,9 +82,10 @@ fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
     func("prompt", &["question: String", "String"], prompt_doc)
         .register_into_engine(engine, move |q: &str| prompt::prompt(&c, &Ask::plain(q)));
     let c = ctx.clone();
-    func(
+    func_with_options(
         "prompt",
         &["question: String", "options: Map", "String"],
+        PROMPT_OPTIONS,
         prompt_doc,
     )
     .register_into_engine(engine, move |q: &str, opts: Map| {
@@ -109,7 +105,7 @@ fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
         prompt::choose(&c, &Ask::plain(q), &choices)
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "choose",
         &[
             "question: String",
@@ -117,6 +113,7 @@ fn register_prompts(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "String",
         ],
+        ASK_OPTIONS,
         choose_doc,
     )
     .register_into_engine(engine, move |q: &str, choices: Array, opts: Map| {

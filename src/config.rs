@@ -138,6 +138,18 @@ impl Settings {
             DEFAULT_AWS_CONNECT_TIMEOUT_SECS,
         )?;
         let timeout = aws_seconds("timeout", file.aws.timeout, DEFAULT_AWS_TIMEOUT_SECS)?;
+        let connect_timeout_secs = file
+            .ssh
+            .connect_timeout
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS);
+        // Deadlines are computed from it: bounded like a runbook's timeouts.
+        if connect_timeout_secs as f64 > crate::options::MAX_SECONDS {
+            return Err(Error::usage(format!(
+                "{}: [ssh] connect_timeout must be at most {} seconds (365 days), not {connect_timeout_secs}",
+                config_name,
+                crate::options::MAX_SECONDS
+            )));
+        }
         let mut vars = BTreeMap::new();
         for (key, value) in &args.vars {
             vars.insert(key.clone(), value.clone());
@@ -168,10 +180,7 @@ impl Settings {
                 user: file.ssh.user,
                 key: file.ssh.key.map(|p| base.join(p)),
                 concurrency,
-                connect_timeout_secs: file
-                    .ssh
-                    .connect_timeout
-                    .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS),
+                connect_timeout_secs,
                 strict_host_keys: file.ssh.strict_host_keys.unwrap_or(false),
             },
             config_file,

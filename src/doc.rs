@@ -13,6 +13,11 @@ use crate::stdout::outln;
 pub struct FnDoc {
     pub name: String,
     pub signature: String,
+    /// `name: Type` per parameter, as declared (an options map as
+    /// `options: #{ key, key }`); for `--output json` readers.
+    pub params: Vec<String>,
+    /// Implemented in Rust (false: a stdlib helper written in Rhai).
+    pub native: bool,
     pub doc: String,
 }
 
@@ -58,6 +63,8 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
             Some(FnDoc {
                 signature: format!("{name}({}){ret}", params.join(", ")),
                 name,
+                params,
+                native: info.script.is_none(),
                 doc,
             })
         },

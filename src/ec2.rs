@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Map, Module};
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::context::Context;
 use crate::ec2_images::{self as images, CREATE_IMAGE_OPTIONS, IMAGES_OPTIONS};
 use crate::ec2_instances::{
@@ -15,6 +15,7 @@ use crate::ec2_instances::{
 use crate::ec2_network::{
     self as network, ADDRESSES_OPTIONS, ALLOCATE_OPTIONS, ENSURE_GROUP_OPTIONS,
 };
+use crate::ec2_rules::RULE_KEYS;
 use crate::ec2_storage::{
     self as storage, CREATE_VOLUME_OPTIONS, SNAPSHOT_OPTIONS, SNAPSHOTS_OPTIONS, VOLUMES_OPTIONS,
 };
@@ -32,7 +33,7 @@ macro_rules! with_options {
             $body(opts)
         });
         let $c = $ctx.clone();
-        func($name, &[$($param,)* "options: Map", $ret], $doc).set_into_module(
+        func_with_options($name, &[$($param,)* "options: Map", $ret], $allowed, $doc).set_into_module(
             &mut $module,
             move |$($arg: $ty,)* map: Map| {
                 let opts = Options::new(concat!("ec2::", $name), map, $allowed)?;
@@ -54,9 +55,10 @@ pub fn module(ctx: &Arc<Context>) -> Module {
 
 fn register_instances(module: &mut Module, ctx: &Arc<Context>) {
     let c = ctx.clone();
-    func(
+    func_with_options(
         "launch",
         &["options: Map", "Array"],
+        LAUNCH_OPTIONS,
         "Launch instances; returns [Instance]. With `name`, a live instance of that Name (and `role` tag) is reused.\n\
          Options: image (required: Image or AMI id), type (t3.micro), count (1), name (the Name tag),\n\
          tags, key_name, security_groups (names or ids), subnet, zone, user_data (text, base64-encoded for you),\n\
@@ -109,7 +111,7 @@ fn register_instances(module: &mut Module, ctx: &Arc<Context>) {
         instances::wait_until(&c, &x, state, Options::empty("ec2::wait_until"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "wait_until",
         &[
             "instances: Instance|String|Array",
@@ -117,6 +119,7 @@ fn register_instances(module: &mut Module, ctx: &Arc<Context>) {
             "options: Map",
             "Instance|Array",
         ],
+        WAIT_OPTIONS,
         wait_doc,
     )
     .set_into_module(module, move |x: Dynamic, state: &str, map: Map| {
@@ -270,9 +273,10 @@ fn register_network(module: &mut Module, ctx: &Arc<Context>) {
     );
 
     let c = ctx.clone();
-    func(
+    func_with_options(
         "authorize",
         &["group: SecurityGroup|String", "rule: Map", "SecurityGroup"],
+        RULE_KEYS,
         "Allow one inbound rule (if not already allowed); returns the group.\n\
          Example: ec2::authorize(\"web\", #{ port: 443, cidr: \"0.0.0.0/0\" });",
     )
@@ -280,9 +284,10 @@ fn register_network(module: &mut Module, ctx: &Arc<Context>) {
         network::authorize(&c, &sg, &rule)
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "revoke",
         &["group: SecurityGroup|String", "rule: Map", "SecurityGroup"],
+        RULE_KEYS,
         "Remove one inbound rule, after a confirmation; returns the group.",
     )
     .set_into_module(module, move |sg: Dynamic, rule: Dynamic| {

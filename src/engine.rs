@@ -26,6 +26,30 @@ const MAX_MODULES: usize = 256;
 const MAX_EXPR_DEPTH: usize = 256;
 const MAX_FUNCTION_EXPR_DEPTH: usize = 256;
 
+/// Rhai clones, compares, measures and drops nested values recursively: an
+/// array nested two thousand deep overflowed the 8 MiB main stack and
+/// aborted opsh. Scripts run on a thread with a stack 128 times as large
+/// (only the pages used are ever committed); building a value that deep
+/// already takes Rhai minutes, as each level copies the ones inside it.
+const SCRIPT_STACK: usize = 1 << 30;
+
+/// Run `work` (everything that evaluates a script) on the script stack;
+/// inline if no such thread can be made.
+pub fn on_script_stack<T: Send>(work: impl Fn() -> T + Sync) -> T {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("script".into())
+            .stack_size(SCRIPT_STACK)
+            .spawn_scoped(scope, &work);
+        match thread {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => work(),
+        }
+    })
+}
+
 /// A built engine with the context its functions share and the text of
 /// every script it loaded.
 pub struct Session {
@@ -104,7 +128,7 @@ impl Session {
 
     /// Compile a runbook file; the text is kept for error snippets.
     pub fn compile_file(&self, path: &Path) -> Result<AST> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::sources::read_script(path).map_err(Error::usage)?;
         let name = path.display().to_string();
         self.compile_text(&name, &text)
     }
@@ -161,6 +185,42 @@ pub fn import_path(importer: Option<&str>, path: &str) -> std::result::Result<Pa
     Ok(file)
 }
 
+thread_local! {
+    /// The modules being evaluated on this thread, outermost first.
+    static LOADING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A module on the loading stack while its top level runs. A module that
+/// imports itself, directly or through others, would otherwise recurse
+/// until the stack overflows. `opsh check` reports such a cycle first; this
+/// guards what it cannot see (imports typed in the REPL run after it).
+struct Loading;
+
+impl Loading {
+    fn enter(name: &str) -> std::result::Result<Self, String> {
+        LOADING.with_borrow_mut(|stack| {
+            if let Some(start) = stack.iter().position(|n| n == name) {
+                let cycle: Vec<&str> = stack[start..]
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .collect();
+                return Err(format!("import cycle: {}", cycle.join(" -> ")));
+            }
+            stack.push(name.to_string());
+            Ok(Self)
+        })
+    }
+}
+
+impl Drop for Loading {
+    fn drop(&mut self) {
+        LOADING.with_borrow_mut(|stack| {
+            stack.pop();
+        });
+    }
+}
+
 struct Resolver {
     sources: Arc<Mutex<Sources>>,
     cache: Mutex<HashMap<String, SharedModule>>,
@@ -186,8 +246,8 @@ impl ModuleResolver for Resolver {
             Some(file) => (file.source.to_string(), file.text.to_string()),
             None => {
                 let file = import_path(source, path).map_err(fail)?;
-                let text = std::fs::read_to_string(&file)
-                    .map_err(|e| fail(format!("import \"{path}\": {}: {e}", file.display())))?;
+                let text = crate::sources::read_script(&file)
+                    .map_err(|e| fail(format!("import \"{path}\": {e}")))?;
                 (file.display().to_string(), text)
             }
         };
@@ -207,6 +267,7 @@ impl ModuleResolver for Resolver {
             .compile(&text)
             .map_err(|e| fail(format!("{name}: {e}")))?;
         ast.set_source(name.clone());
+        let _loading = Loading::enter(&name).map_err(fail)?;
         let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
         module.set_id(name.clone());
         let module: SharedModule = module.into();

@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, Engine, Map, Module};
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::command::CmdResult;
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
-use crate::ssh::{CONNECT_OPTIONS, ConnectOptions, Source, Task, request, unreachable_result};
+use crate::ssh::{
+    CONNECT_OPTIONS, ConnectOptions, FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task,
+    request, unreachable_result,
+};
 use crate::ssh_session::{ConnectRequest, HostSpec};
 
 /// Hosts named in an interrupted or failed summary before "and N more".
@@ -40,13 +43,17 @@ impl std::fmt::Display for Group {
     }
 }
 
-fn create(ctx: &Context, targets: Dynamic, map: Map) -> RhaiResult<Group> {
-    let allowed: Vec<&str> = CONNECT_OPTIONS
+/// The options of ssh::group: its own and those of ssh::connect.
+fn group_options() -> Vec<&'static str> {
+    CONNECT_OPTIONS
         .iter()
         .copied()
         .chain(["concurrency"])
-        .collect();
-    let opts = Options::new("ssh::group", map, &allowed)?;
+        .collect()
+}
+
+fn create(ctx: &Context, targets: Dynamic, map: Map) -> RhaiResult<Group> {
+    let opts = Options::new("ssh::group", map, &group_options())?;
     let co = ConnectOptions::parse(ctx, &opts)?;
     let concurrency = match opts.value("concurrency") {
         None => ctx.settings.ssh.concurrency,
@@ -233,7 +240,9 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
     let capture_limit = crate::command::capture_limit(group.members.len());
     let label = format!("group.{verb} `{}`", task.describe());
     let tracker = Tracker::new(ctx, group.names(), &label);
-    let limit = tokio::sync::Semaphore::new(group.concurrency);
+    // More permits than hosts change nothing, and the semaphore refuses
+    // counts near usize::MAX (`#{ concurrency: 9223372036854775807 }`).
+    let limit = tokio::sync::Semaphore::new(group.concurrency.clamp(1, group.members.len().max(1)));
     let outcomes = ctx.runtime.block_on(async {
         let work = group.members.iter().enumerate().map(|(i, member)| {
             let (task, tracker, limit) = (&task, &tracker, &limit);
@@ -308,10 +317,15 @@ pub fn register_constructor(module: &mut Module, ctx: &Arc<Context>) {
             create(&c, targets, Map::new())
         });
     let c = ctx.clone();
-    func("group", &["targets: Dynamic", "options: Map", "Group"], doc)
-        .set_into_module(module, move |targets: Dynamic, opts: Map| {
-            create(&c, targets, opts)
-        });
+    func_with_options(
+        "group",
+        &["targets: Dynamic", "options: Map", "Group"],
+        &group_options(),
+        doc,
+    )
+    .set_into_module(module, move |targets: Dynamic, opts: Map| {
+        create(&c, targets, opts)
+    });
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
@@ -346,9 +360,10 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             fan_out(&c, g, "run", Task::run("run", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "run",
         &["group: Group", "cmd: String", "options: Map", "Array"],
+        RUN_OPTIONS,
         run_doc,
     )
     .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
@@ -363,9 +378,10 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             fan_out(&c, g, "sudo", Task::sudo("sudo", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "sudo",
         &["group: Group", "cmd: String", "options: Map", "Array"],
+        SUDO_OPTIONS,
         sudo_doc,
     )
     .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
@@ -390,7 +406,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         )
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "upload",
         &[
             "group: Group",
@@ -399,6 +415,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Array",
         ],
+        FILE_OPTIONS,
         upload_doc,
     )
     .register_into_engine(
@@ -432,7 +449,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         )
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "write",
         &[
             "group: Group",
@@ -441,6 +458,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Array",
         ],
+        FILE_OPTIONS,
         write_doc,
     )
     .register_into_engine(

@@ -7,7 +7,7 @@ use rhai::{Map, Module};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::command::stream::{Captured, Live, Stream, pump};
 use crate::command::{CAPTURE_LIMIT, CmdResult, stdout_path};
 use crate::context::Context;
@@ -44,10 +44,15 @@ pub fn module(ctx: &std::sync::Arc<Context>) -> Module {
         run(&c, cmd, Options::empty("local::run"))
     });
     let c = ctx.clone();
-    func("run", &["cmd: String", "options: Map", "Result"], doc)
-        .set_into_module(&mut module, move |cmd: &str, opts: Map| {
-            run(&c, cmd, Options::new("local::run", opts, OPTIONS)?)
-        });
+    func_with_options(
+        "run",
+        &["cmd: String", "options: Map", "Result"],
+        OPTIONS,
+        doc,
+    )
+    .set_into_module(&mut module, move |cmd: &str, opts: Map| {
+        run(&c, cmd, Options::new("local::run", opts, OPTIONS)?)
+    });
     module
 }
 

@@ -1,9 +1,59 @@
 //! Typed access to the `#{ ... }` option maps functions take, rejecting
 //! misspelled keys instead of silently ignoring them.
 
+use std::time::Duration;
+
 use rhai::{Dynamic, EvalAltResult, Map};
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The longest wait a runbook may ask for: a year. Anything longer is a
+/// mistake, and the bound keeps every deadline computed from it (now +
+/// timeout, twice a timeout) representable.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// The low end of a duration's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// A pause: 0 is allowed.
+    Zero,
+    /// A timeout: 0 would expire at once.
+    AboveZero,
+}
+
+/// `seconds` from a script as a Duration, or an error naming `what` (the
+/// function and its argument or option) and the allowed range. The one
+/// place a script's number becomes a Duration.
+pub fn duration(what: &str, seconds: f64, low: Bound) -> RhaiResult<Duration> {
+    let in_range = match low {
+        Bound::Zero => seconds >= 0.0,
+        Bound::AboveZero => seconds > 0.0,
+    } && seconds <= MAX_SECONDS;
+    let range = match low {
+        Bound::Zero => "from 0 to",
+        Bound::AboveZero => "more than 0 and at most",
+    };
+    let out_of_range = || {
+        runtime_error(format!(
+            "{what} must be {range} {MAX_SECONDS} seconds (365 days), not {}",
+            shown(seconds)
+        ))
+    };
+    if !in_range {
+        return Err(out_of_range());
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| out_of_range())
+}
+
+/// A number as a reader would write it: 1e300, not three hundred digits.
+fn shown(number: f64) -> String {
+    let magnitude = number.abs();
+    if number.is_finite() && magnitude != 0.0 && !(1e-4..1e15).contains(&magnitude) {
+        format!("{number:e}")
+    } else {
+        number.to_string()
+    }
+}
 
 pub fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), rhai::Position::NONE).into()
@@ -64,7 +114,7 @@ impl<'a> Options<'a> {
     }
 
     /// A duration in seconds, integer or decimal, greater than zero.
-    pub fn seconds(&self, key: &str) -> RhaiResult<Option<std::time::Duration>> {
+    pub fn seconds(&self, key: &str) -> RhaiResult<Option<Duration>> {
         self.get(key)
             .map(|v| {
                 let secs = v
@@ -72,14 +122,11 @@ impl<'a> Options<'a> {
                     .map(|i| i as f64)
                     .or_else(|_| v.as_float())
                     .map_err(|_| self.wrong(key, "a number of seconds", v))?;
-                if secs.is_finite() && secs > 0.0 {
-                    Ok(std::time::Duration::from_secs_f64(secs))
-                } else {
-                    Err(runtime_error(format!(
-                        "{}: option `{key}` must be more than 0 seconds",
-                        self.function
-                    )))
-                }
+                duration(
+                    &format!("{}: option `{key}`", self.function),
+                    secs,
+                    Bound::AboveZero,
+                )
             })
             .transpose()
     }
@@ -148,5 +195,44 @@ impl Options<'_> {
 
     pub fn function(&self) -> &str {
         self.function
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_outside_the_range_are_errors_not_panics() {
+        for bad in [
+            1e300,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            1e19,
+            MAX_SECONDS + 1.0,
+        ] {
+            let err = duration("sleep: `seconds`", bad, Bound::Zero).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("sleep: `seconds` must be from 0 to"),
+                "{err}"
+            );
+        }
+        assert!(duration("t", 0.0, Bound::AboveZero).is_err());
+        assert_eq!(duration("t", 0.0, Bound::Zero).unwrap(), Duration::ZERO);
+        assert_eq!(
+            duration("t", 1.5, Bound::AboveZero).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(duration("t", MAX_SECONDS, Bound::AboveZero).is_ok());
+    }
+
+    #[test]
+    fn numbers_are_shown_short() {
+        assert_eq!(shown(1e300), "1e300");
+        assert_eq!(shown(-1.0), "-1");
+        assert_eq!(shown(f64::NAN), "NaN");
+        assert_eq!(shown(2.5), "2.5");
     }
 }

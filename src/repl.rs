@@ -49,6 +49,10 @@ impl State {
 }
 
 pub fn repl(session: &Session, file: Option<&Path>) -> Result<()> {
+    crate::engine::on_script_stack(|| repl_here(session, file))
+}
+
+fn repl_here(session: &Session, file: Option<&Path>) -> Result<()> {
     let mut state = State::new();
     if let Some(file) = file {
         state.load(session, file)?;

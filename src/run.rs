@@ -19,6 +19,10 @@ pub fn load(session: &Session, file: &Path) -> Result<(String, AST)> {
 }
 
 pub fn run(session: &Session, file: &Path, function: Option<&str>, args: &[String]) -> Result<()> {
+    crate::engine::on_script_stack(|| run_here(session, file, function, args))
+}
+
+fn run_here(session: &Session, file: &Path, function: Option<&str>, args: &[String]) -> Result<()> {
     let (name, ast) = load(session, file)?;
     if let Some(function) = function {
         ensure_function(&ast, &name, function, args.len())?;
@@ -125,6 +129,9 @@ fn ensure_function(ast: &AST, name: &str, function: &str, arity: usize) -> Resul
             f.params.len(),
             f.params.join(", ")
         ),
+        None if functions.is_empty() => {
+            format!("{name} has no function `{function}`: the file defines no functions")
+        }
         None => format!("{name} has no function `{function}`; it has: {list}"),
     };
     Err(Error::usage(message))

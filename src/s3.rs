@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 };
 use rhai::{Array, Blob, Dynamic, INT, Map, Module};
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::aws::{Aws, call_error, error_code, transfer_error};
 use crate::context::Context;
 use crate::ec2_types::now;
@@ -24,6 +24,8 @@ use crate::transfer::{self, DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MIB, MIN_PART_SI
 const PUT_OPTIONS: &[&str] = &["content_type"];
 const UPLOAD_OPTIONS: &[&str] = &["content_type", "part_size"];
 const LIST_OPTIONS: &[&str] = &["prefix", "page_size"];
+/// The longest key S3 takes, in bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
 /// DeleteObjects takes at most this many keys per request.
 const DELETE_BATCH: usize = 1000;
 /// The longest a SigV4 presigned URL may live: 7 days.
@@ -63,7 +65,7 @@ pub fn module(ctx: &Arc<Context>) -> Module {
         put(&c, bucket, key, data, Options::empty("s3::put"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "put",
         &[
             "bucket: String",
@@ -72,6 +74,7 @@ pub fn module(ctx: &Arc<Context>) -> Module {
             "options: Map",
             "()",
         ],
+        PUT_OPTIONS,
         put_doc,
     )
     .set_into_module(
@@ -129,7 +132,7 @@ pub fn module(ctx: &Arc<Context>) -> Module {
         upload(&c, bucket, key, path, Options::empty("s3::upload"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "upload",
         &[
             "bucket: String",
@@ -138,6 +141,7 @@ pub fn module(ctx: &Arc<Context>) -> Module {
             "options: Map",
             "String",
         ],
+        UPLOAD_OPTIONS,
         upload_doc,
     )
     .set_into_module(
@@ -188,9 +192,10 @@ pub fn module(ctx: &Arc<Context>) -> Module {
             list(&c, bucket, Options::empty("s3::list"))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "list",
         &["bucket: String", "options: Map", "Array"],
+        LIST_OPTIONS,
         list_doc,
     )
     .set_into_module(&mut m, move |bucket: &str, opts: Map| {
@@ -233,7 +238,20 @@ fn object_uri(call: &str, bucket: &str, key: &str) -> RhaiResult<String> {
             "{call}: the key is empty (s3://{bucket}/)"
         )));
     }
+    key_fits(call, "key", key)?;
     Ok(format!("s3://{bucket}/{key}"))
+}
+
+/// S3 refuses keys over 1024 bytes; the SDK, given one too long for a URL,
+/// panics instead of sending it.
+fn key_fits(call: &str, what: &str, key: &str) -> RhaiResult<()> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(runtime_error(format!(
+            "{call}: the {what} is {} bytes; S3 keys are at most {MAX_KEY_BYTES} bytes",
+            key.len()
+        )));
+    }
+    Ok(())
 }
 
 fn bucket_uri(call: &str, bucket: &str) -> RhaiResult<String> {
@@ -599,6 +617,9 @@ fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResu
 fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
     let uri = bucket_uri("s3::list", bucket)?;
     let prefix = opts.string("prefix")?;
+    if let Some(prefix) = &prefix {
+        key_fits("s3::list", "prefix", prefix)?;
+    }
     let page_size = match opts.value("page_size") {
         None => None,
         Some(v) => Some(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, Map, Module};
 use serde::Serialize;
 
-use crate::api::func;
+use crate::api::{func, func_with_options};
 use crate::command::{CAPTURE_LIMIT, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
@@ -28,7 +28,7 @@ pub const CONNECT_OPTIONS: &[&str] = &[
     "strict_host_keys",
     "connect_timeout",
 ];
-const RUN_OPTIONS: &[&str] = &[
+pub const RUN_OPTIONS: &[&str] = &[
     "warn",
     "timeout",
     "env",
@@ -38,7 +38,7 @@ const RUN_OPTIONS: &[&str] = &[
     "stdout_to",
     "read",
 ];
-const SUDO_OPTIONS: &[&str] = &[
+pub const SUDO_OPTIONS: &[&str] = &[
     "user",
     "warn",
     "timeout",
@@ -49,7 +49,7 @@ const SUDO_OPTIONS: &[&str] = &[
     "stdout_to",
     "read",
 ];
-const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
+pub const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
 const READ_OPTIONS: &[&str] = &["sudo"];
 
 /// A connected host. Its connection is the run's shared master for
@@ -874,16 +874,19 @@ fn module(ctx: &Arc<Context>) -> Module {
             connect(&c, target, &Options::empty("ssh::connect"))
         });
     let c = ctx.clone();
-    func("connect", &["target: Dynamic", "options: Map", "Host"], doc).set_into_module(
-        &mut module,
-        move |target: Dynamic, opts: Map| {
-            connect(
-                &c,
-                target,
-                &Options::new("ssh::connect", opts, CONNECT_OPTIONS)?,
-            )
-        },
-    );
+    func_with_options(
+        "connect",
+        &["target: Dynamic", "options: Map", "Host"],
+        CONNECT_OPTIONS,
+        doc,
+    )
+    .set_into_module(&mut module, move |target: Dynamic, opts: Map| {
+        connect(
+            &c,
+            target,
+            &Options::new("ssh::connect", opts, CONNECT_OPTIONS)?,
+        )
+    });
     crate::group::register_constructor(&mut module, ctx);
     module
 }
@@ -905,9 +908,10 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
             on_host(&c, host, Task::run("run", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "run",
         &["host: Host", "cmd: String", "options: Map", "Result"],
+        RUN_OPTIONS,
         run_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
@@ -925,9 +929,10 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
             on_host(&c, host, Task::sudo("sudo", cmd, Map::new()))
         });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "sudo",
         &["host: Host", "cmd: String", "options: Map", "Result"],
+        SUDO_OPTIONS,
         sudo_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
@@ -966,7 +971,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         )
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "upload",
         &[
             "host: Host",
@@ -975,6 +980,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Result",
         ],
+        FILE_OPTIONS,
         upload_doc,
     )
     .register_into_engine(
@@ -999,7 +1005,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         on_host(&c, host, Task::install("write", source, remote, Map::new()))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "write",
         &[
             "host: Host",
@@ -1008,6 +1014,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "Result",
         ],
+        FILE_OPTIONS,
         write_doc,
     )
     .register_into_engine(
@@ -1032,7 +1039,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         download(&c, host, remote, local, &Options::empty("download"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "download",
         &[
             "host: Host",
@@ -1041,6 +1048,7 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
             "options: Map",
             "()",
         ],
+        READ_OPTIONS,
         download_doc,
     )
     .register_into_engine(
@@ -1070,9 +1078,10 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         read(&c, host, remote, &Options::empty("read"))
     });
     let c = ctx.clone();
-    func(
+    func_with_options(
         "read",
         &["host: Host", "remote: String", "options: Map", "String"],
+        READ_OPTIONS,
         read_doc,
     )
     .register_into_engine(engine, move |host: &mut Host, remote: &str, opts: Map| {

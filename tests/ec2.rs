@@ -443,7 +443,7 @@ fn errors_name_the_call_the_resource_and_the_region() {
         .code(1)
         .stderr_has("ec2::terminate: expected an Instance or an instance id (i-...)");
     run("ec2::launch(#{ imag: \"ami-1\" });", &[])
-        .code(1)
+        .code(2)
         .stderr_has("ec2::launch: unknown option `imag`");
     run("ec2::wait_until(\"i-1\", \"runing\");", &[])
         .code(1)
@@ -457,7 +457,7 @@ fn doc_lists_every_ec2_function() {
     for f in [
         "images(",
         "find_image(",
-        "launch(options: Map) -> Array",
+        "launch(options: #{ image, ",
         "instances(",
         "instance(id: String) -> Instance",
         "wait_until(instances: Instance|String|Array, state: String",

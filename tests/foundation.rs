@@ -300,7 +300,7 @@ fn local_run_options() {
         .file("r.rhai", "local::run(\"true\", #{ timout: 3 });\n")
         .args(&["run", "r.rhai"])
         .run()
-        .code(1)
+        .code(2)
         .stderr_has("unknown option `timout`; expected one of: warn, timeout");
 }
 
@@ -424,7 +424,7 @@ fn doc_lists_builtins_and_explains_one() {
         .args(&["doc", "confirm"])
         .run()
         .code(0)
-        .stdout_has("confirm(question: String, options: Map) -> bool");
+        .stdout_has("confirm(question: String, options: #{ key, fallback }) -> bool");
     Test::new()
         .args(&["doc", "confrim"])
         .run()

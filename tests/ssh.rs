@@ -613,9 +613,9 @@ fn check_accepts_method_calls_and_doc_lists_them() {
         .args(&["doc"])
         .run()
         .code(0)
-        .stdout_has("run(host: Host, cmd: String, options: Map) -> Result")
+        .stdout_has("run(host: Host, cmd: String, options: #{ warn, ")
         .stdout_has("run(group: Group, cmd: String) -> Array")
-        .stdout_has("ssh::connect(target: Dynamic, options: Map) -> Host")
+        .stdout_has("ssh::connect(target: Dynamic, options: #{ user, ")
         .stdout_has("ssh::group(targets: Dynamic) -> Group");
 }
 
