@@ -16,6 +16,17 @@ use stream::Captured;
 /// that a command's Result fits in ~100 MB. The docs of local::run,
 /// host.run, group.run and read() name it.
 pub const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
+/// The options of a command, local or on a host.
+pub const COMMAND_OPTIONS: &[&str] = &[
+    "warn",
+    "timeout",
+    "env",
+    "cwd",
+    "stdin",
+    "quiet",
+    "stdout_to",
+    "read",
+];
 /// How many stderr lines an error message quotes.
 const STDERR_TAIL_LINES: usize = 10;
 /// In a `stdout_to` path, replaced by the host's name.

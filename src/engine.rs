@@ -119,6 +119,11 @@ impl Session {
         })
     }
 
+    /// `err` as the terminal shows it: located, with every secret hidden.
+    pub fn render_error(&self, err: &Error) -> String {
+        self.ctx.output.redact(&err.render(&self.sources()))
+    }
+
     pub fn sources(&self) -> Sources {
         self.sources
             .lock()

@@ -106,10 +106,7 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => output_outcome(exit::OK),
         Err(err) => {
-            eprint!(
-                "{}",
-                session.ctx.output.redact(&err.render(&session.sources()))
-            );
+            eprint!("{}", session.render_error(&err));
             err.exit_code()
         }
     }

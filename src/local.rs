@@ -9,22 +9,13 @@ use tokio::process::Command;
 
 use crate::api::{func, func_with_options};
 use crate::command::stream::{Captured, Live, Stream, pump};
-use crate::command::{CAPTURE_LIMIT, CmdResult, stdout_path};
+use crate::command::{CAPTURE_LIMIT, COMMAND_OPTIONS, CmdResult, stdout_path};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::quote::check_no_nul;
 
 const ORIGIN: &str = "local";
-const OPTIONS: &[&str] = &[
-    "warn",
-    "timeout",
-    "env",
-    "cwd",
-    "stdin",
-    "quiet",
-    "stdout_to",
-    "read",
-];
+const OPTIONS: &[&str] = COMMAND_OPTIONS;
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 const TIMED_OUT: i64 = 124;
 

@@ -243,10 +243,7 @@ fn show(session: &Session, result: Result<Dynamic>) {
             }
         }
         Err(err) => {
-            eprint!(
-                "{}",
-                session.ctx.output.redact(&err.render(&session.sources()))
-            );
+            eprint!("{}", session.render_error(&err));
             if matches!(err, Error::Interrupted(_)) {
                 session.ctx.runtime.clear_interrupt();
             }
@@ -322,7 +319,7 @@ fn meta(session: &Session, state: &mut State, line: &str) -> Meta {
         ))),
     };
     if let Err(err) = outcome {
-        eprint!("{}", err.render(&session.sources()));
+        eprint!("{}", session.render_error(&err));
     }
     Meta::Done
 }

@@ -9,7 +9,7 @@ use rhai::{Dynamic, Engine, Map, Module};
 use serde::Serialize;
 
 use crate::api::{func, func_with_options};
-use crate::command::{CAPTURE_LIMIT, CmdResult, HOST_PLACEHOLDER, stdout_path};
+use crate::command::{CAPTURE_LIMIT, COMMAND_OPTIONS, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::context::Context;
 use crate::options::{Options, RhaiResult, runtime_error};
 use crate::quote::check_no_nul;
@@ -28,16 +28,8 @@ pub const CONNECT_OPTIONS: &[&str] = &[
     "strict_host_keys",
     "connect_timeout",
 ];
-pub const RUN_OPTIONS: &[&str] = &[
-    "warn",
-    "timeout",
-    "env",
-    "cwd",
-    "stdin",
-    "quiet",
-    "stdout_to",
-    "read",
-];
+pub const RUN_OPTIONS: &[&str] = COMMAND_OPTIONS;
+/// RUN_OPTIONS and the user to run as (a test keeps the two in step).
 pub const SUDO_OPTIONS: &[&str] = &[
     "user",
     "warn",
@@ -1098,4 +1090,15 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
     .register_into_engine(engine, move |host: &mut Host, path: &str| {
         exists(&c, host, path)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_takes_the_run_options_and_a_user() {
+        assert_eq!(SUDO_OPTIONS.first(), Some(&"user"));
+        assert_eq!(SUDO_OPTIONS.get(1..), Some(RUN_OPTIONS));
+    }
 }

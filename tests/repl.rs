@@ -223,3 +223,21 @@ fn host_shell_opens_a_terminal_and_returns_to_the_prompt() {
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
 }
+
+#[test]
+fn an_error_from_load_hides_secrets() {
+    let test = Test::new()
+        .file(
+            "s.rhai",
+            "let pw = secret(env(\"REPL_PW\"));\nthrow `bad ${pw}`;\n",
+        )
+        .env("REPL_PW", "repl-secret-\"q\\uote");
+    let mut p = start(&test, &[]);
+    p.send_line(":load s.rhai").unwrap();
+    let shown = p.exp_string(PROMPT).unwrap();
+    assert!(shown.contains("bad ***"), "{shown}");
+    assert!(!shown.contains("repl-secret"), "{shown}");
+    std::thread::sleep(Duration::from_millis(150));
+    p.send_control('d').unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+}
