@@ -447,6 +447,9 @@ fn every_builtin_options_map_declares_its_keys() {
             }
         }
     }
-    assert!(undeclared.is_empty(), "options without declared keys: {undeclared:?}");
+    assert!(
+        undeclared.is_empty(),
+        "options without declared keys: {undeclared:?}"
+    );
     assert!(declared > 20, "only {declared} options maps");
 }
