@@ -168,11 +168,15 @@ fn hostile(ty: &str) -> Vec<String> {
                         .map(move |value| format!("#{{ {key}: {value} }}"))
                 }))
                 .collect(),
-            None => [HOSTILE, STRINGS, OBJECTS]
-                .concat()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            None => {
+                let mut any: Vec<String> = Vec::new();
+                for value in [HOSTILE, STRINGS, OBJECTS].concat() {
+                    if !any.iter().any(|v| v == value) {
+                        any.push(value.to_string());
+                    }
+                }
+                any
+            }
         },
     }
 }
