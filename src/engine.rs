@@ -273,7 +273,8 @@ impl ModuleResolver for Resolver {
             .map_err(|e| fail(format!("{name}: {e}")))?;
         ast.set_source(name.clone());
         let _loading = Loading::enter(&name).map_err(fail)?;
-        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)?;
+        let mut module = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+            .map_err(|err| failed_import(&name, err, pos))?;
         module.set_id(name.clone());
         let module: SharedModule = module.into();
         self.cache
@@ -281,6 +282,19 @@ impl ModuleResolver for Resolver {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name, module.clone());
         Ok(module)
+    }
+}
+
+/// An error raised while an imported file's top level ran, marked with that
+/// file so its position is read against it. One `try` must not catch (a
+/// declined confirmation, Ctrl-C) stays what it is and points at the
+/// `import`, as Rhai does for such an error leaving a function.
+fn failed_import(name: &str, mut err: Box<EvalAltResult>, import: Position) -> Box<EvalAltResult> {
+    if err.is_catchable() {
+        EvalAltResult::ErrorInModule(name.into(), err, import).into()
+    } else {
+        err.set_position(import);
+        err
     }
 }
 
