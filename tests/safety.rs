@@ -111,9 +111,15 @@ fn plan_then_journal_then_teardown() {
                 .map(|(_, rest)| rest.split(' ').next().unwrap_or_default())
         })
         .collect();
-    // The plan shows the confirmation in front of the terminate.
+    // The plan shows the confirmation in front of the terminate, and the
+    // wait for the running state its launch causes (satisfied at once).
     let mut planned: Vec<&str> = ACTIONS.to_vec();
     planned.insert(ACTIONS.len() - 1, "confirm");
+    let launch = planned
+        .iter()
+        .position(|a| *a == "ec2::launch")
+        .expect("the scenario launches");
+    planned.insert(launch + 1, "ec2::wait_until");
     assert_eq!(steps, planned, "{}", plan.stdout);
     assert_eq!(
         world(home.path(), &tag),
