@@ -372,7 +372,7 @@ fn db_node_then_backup_with_retention() {
         "backup",
         &["--var", &var, "--output", "json"],
     );
-    out.code(0);
+    out.code(0).stderr_lacks("could not change directory");
     let made: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON result");
     assert_eq!(
         made["snapshots"].as_array().map(Vec::len),
@@ -419,7 +419,9 @@ fn db_node_makes_a_real_database_with_quoted_names_and_wrong_commands_fail() {
     for v in &vars {
         args.extend(["--var", v.as_str()]);
     }
-    runbook("runbooks/db_node.rhai", "whip_up_db_node", &args).code(0);
+    runbook("runbooks/db_node.rhai", "whip_up_db_node", &args)
+        .code(0)
+        .stderr_lacks("could not change directory");
     let db = lab_dir_of(by_role(&instances(&cluster), "db")["id"].as_str().unwrap());
     // The names arrived whole: the role logs in to the database of that name.
     psql_over_tcp(
@@ -450,8 +452,10 @@ fn db_node_makes_a_real_database_with_quoted_names_and_wrong_commands_fail() {
 let h = ssh::connect("{host}");
 let su = h.run("createuser --superuser shop", #{{ warn: true }});
 let bad = h.sudo("psql -tAc 'CREAT DATABASE x'", #{{ user: "postgres", cwd: "/", warn: true }});
+let home = h.sudo("psql -tAc 'SELECT 1'", #{{ user: "postgres", warn: true }});
 print(`${{su.code}} ${{su.stderr}}`);
 print(`${{bad.code}} ${{bad.stderr}}`);
+print(`${{home.code}} ${{home.stderr}}`);
 "#
             ),
         )
@@ -461,7 +465,8 @@ print(`${{bad.code}} ${{bad.stderr}}`);
         .code(0)
         .stdout_has("1 createuser: error: ")
         .stdout_has("FATAL:  role \"opsh-lab\" does not exist")
-        .stdout_has("1 ERROR:  syntax error at or near \"CREAT\"");
+        .stdout_has("1 ERROR:  syntax error at or near \"CREAT\"")
+        .stdout_has("0 could not change directory to ");
     runbook(
         "runbooks/teardown.rhai",
         "teardown",
