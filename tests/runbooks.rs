@@ -1,6 +1,6 @@
 //! The runbooks end to end in the lab: cloud state through opsh, remote
-//! effects through the lab hosts' recording stand-ins. Each test uses a
-//! cluster name of its own.
+//! effects through the lab hosts' recording stand-ins and their real
+//! PostgreSQL servers. Each test uses a cluster name of its own.
 
 mod common;
 
@@ -8,6 +8,9 @@ use std::path::PathBuf;
 
 use common::Test;
 use common::lab::{lab, unique};
+
+/// The password the runbooks give the db role (SHOP_DB_PASSWORD).
+const DB_PASSWORD: &str = "pw-for-the-lab's \"db\" role";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -17,7 +20,7 @@ fn repo() -> PathBuf {
 fn runbook(file: &str, function: &str, args: &[&str]) -> common::Outcome {
     let mut all = vec!["run", file, function];
     all.extend_from_slice(args);
-    let test = Test::new().lab();
+    let test = Test::new().lab().env("SHOP_DB_PASSWORD", DB_PASSWORD);
     let mut cmd = test.command();
     cmd.current_dir(repo()).args(&all);
     let out = cmd
@@ -97,6 +100,40 @@ impl Records {
     }
 }
 
+/// psql from this machine over TCP to the PostgreSQL of the lab host kept
+/// in `dir` (lab-K listens on 127.0.0.(K+1)), as a (user, password).
+fn psql_over_tcp(
+    dir: &std::path::Path,
+    (user, password): (&str, &str),
+    db: &str,
+    sql: &str,
+) -> common::Outcome {
+    let k: u8 = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("lab-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{} is not a lab host dir", dir.display()));
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGHOST", format!("127.0.0.{}", k + 1))
+        .env("PGPORT", lab().var("OPSH_LAB_PG_PORT"))
+        .env("PGUSER", user)
+        .env("PGDATABASE", db)
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env("PGSSLMODE", "disable")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run psql");
+    common::Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
 fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -173,16 +210,29 @@ fn full_system_from_nothing_then_again_launches_nothing() {
         !before.since(&db).iter().any(|l| l.contains("nginx")),
         "nginx went onto the db node"
     );
-    assert!(read(db.join("records.log")).contains("createdb\tpostgres\t--owner shop shop"));
-    assert!(read(db.join("postgres/roles")).lines().any(|l| l == "shop"));
-    let hba = db.join("root/etc/postgresql/15/main/pg_hba.conf");
+    // A real database, owned by the app's role, which logs in over TCP with its password.
+    psql_over_tcp(&db, ("shop", DB_PASSWORD), "shop", "SELECT current_user, current_database(), pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+        .code(0)
+        .stdout_is("shop|shop|shop\n");
+    psql_over_tcp(&db, ("shop", "not-the-password"), "shop", "SELECT 1")
+        .code(2)
+        .stderr_has("password authentication failed for user \"shop\"");
+    // Its access rules went where the server said they live, as the postgres user.
+    let hba = db.join("postgres/etc/pg_hba.conf");
     assert!(read(hba.clone()).contains("Managed by opsh"));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&hba).unwrap().permissions().mode() & 0o777,
         0o640
     );
-    assert!(read(db.join("owners")).contains("/etc/postgresql/15/main/pg_hba.conf\tpostgres"));
+    assert!(read(db.join("owners")).contains(&format!("{}\tpostgres", hba.display())));
+    assert!(
+        !before
+            .since(&db)
+            .iter()
+            .any(|l| l.contains("/etc/postgresql/")),
+        "a hard-coded PostgreSQL path was used"
+    );
     assert_eq!(read(db.join("services/postgresql")).trim(), "running");
 
     let proxy = lab_dir_of(by_role(&nodes, "proxy")["id"].as_str().unwrap());
@@ -322,7 +372,7 @@ fn db_node_then_backup_with_retention() {
         "backup",
         &["--var", &var, "--output", "json"],
     );
-    out.code(0);
+    out.code(0).stderr_lacks("could not change directory");
     let made: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON result");
     assert_eq!(
         made["snapshots"].as_array().map(Vec::len),
@@ -352,6 +402,75 @@ fn db_node_then_backup_with_retention() {
         "runbooks/teardown.rhai",
         "teardown",
         &["--var", &var, "--yes"],
+    )
+    .code(0);
+}
+
+#[test]
+fn db_node_makes_a_real_database_with_quoted_names_and_wrong_commands_fail() {
+    let cluster = unique("pg");
+    let (db_name, db_user) = ("o'shop; DROP DATABASE postgres; --", "the \"app\" role");
+    let vars = [
+        format!("cluster={cluster}"),
+        format!("db_name={db_name}"),
+        format!("db_user={db_user}"),
+    ];
+    let mut args = Vec::new();
+    for v in &vars {
+        args.extend(["--var", v.as_str()]);
+    }
+    runbook("runbooks/db_node.rhai", "whip_up_db_node", &args)
+        .code(0)
+        .stderr_lacks("could not change directory");
+    let db = lab_dir_of(by_role(&instances(&cluster), "db")["id"].as_str().unwrap());
+    // The names arrived whole: the role logs in to the database of that name.
+    psql_over_tcp(
+        &db,
+        (db_user, DB_PASSWORD),
+        db_name,
+        "SELECT current_user || '|' || current_database()",
+    )
+    .code(0)
+    .stdout_is(&format!("{db_user}|{db_name}\n"));
+    psql_over_tcp(
+        &db,
+        (db_user, DB_PASSWORD),
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname = 'postgres'",
+    )
+    .code(0)
+    .stdout_is("1\n");
+
+    // The host's server refuses what a real one refuses.
+    let host = db.file_name().unwrap().to_str().unwrap();
+    let wrong = Test::new()
+        .lab()
+        .file(
+            "w.rhai",
+            &format!(
+                r#"
+let h = ssh::connect("{host}");
+let su = h.run("createuser --superuser shop", #{{ warn: true }});
+let bad = h.sudo("psql -tAc 'CREAT DATABASE x'", #{{ user: "postgres", cwd: "/", warn: true }});
+let home = h.sudo("psql -tAc 'SELECT 1'", #{{ user: "postgres", warn: true }});
+print(`${{su.code}} ${{su.stderr}}`);
+print(`${{bad.code}} ${{bad.stderr}}`);
+print(`${{home.code}} ${{home.stderr}}`);
+"#
+            ),
+        )
+        .args(&["run", "w.rhai"])
+        .run();
+    wrong
+        .code(0)
+        .stdout_has("1 createuser: error: ")
+        .stdout_has("FATAL:  role \"opsh-lab\" does not exist")
+        .stdout_has("1 ERROR:  syntax error at or near \"CREAT\"")
+        .stdout_has("0 could not change directory to ");
+    runbook(
+        "runbooks/teardown.rhai",
+        "teardown",
+        &["--var", &vars[0], "--yes"],
     )
     .code(0);
 }

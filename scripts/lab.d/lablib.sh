@@ -18,6 +18,9 @@ if [[ -z ${OPSH_LAB_HOST_DIR:-} || ! -d ${OPSH_LAB_HOST_DIR:-} ]]; then
     exit 127
 fi
 LAB_AS=${OPSH_LAB_AS:-opsh-lab}
+# this host's real PostgreSQL (see standin): binaries, the lab's server port
+LAB_PG_BIN='@PG_BIN@'
+LAB_PG_PORT='@PG_PORT@'
 
 # lab_q ARG -> REPLY: ARG quoted for a POSIX shell, like Python's shlex.quote; args holding
 # a newline, tab or CR use bash's $'...' so that one record stays on one line.
