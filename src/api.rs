@@ -10,6 +10,16 @@ use rhai::{
     RhaiFunc, RhaiNativeFunc, Shared, Variant,
 };
 
+/// A function's name as a runbook calls it: `ec2::launch`, or `confirm`
+/// for a global one.
+pub fn qualified_name(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}::{name}")
+    }
+}
+
 /// A volatile function (never run at compile time) with its documentation.
 /// `params` are `name: Type` pairs followed by the return type.
 pub fn func(name: &str, params: &[&str], doc: &str) -> Declared {

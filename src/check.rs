@@ -73,11 +73,7 @@ impl Catalog {
             None,
             |info| {
                 let meta = info.metadata;
-                let name = if info.namespace.is_empty() {
-                    meta.name.to_string()
-                } else {
-                    format!("{}::{}", info.namespace, meta.name)
-                };
+                let name = crate::api::qualified_name(&info.namespace, &meta.name);
                 let options: Vec<(usize, Vec<String>)> = meta
                     .params_info
                     .iter()

@@ -39,11 +39,7 @@ impl ReplHelper {
             None,
             |info| {
                 let meta = info.metadata;
-                let name = if info.namespace.is_empty() {
-                    meta.name.to_string()
-                } else {
-                    format!("{}::{}", info.namespace, meta.name)
-                };
+                let name = crate::api::qualified_name(&info.namespace, &meta.name);
                 Some((name, meta.param_types.first().copied()))
             },
             true,

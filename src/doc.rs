@@ -27,11 +27,7 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
         None,
         |info| {
             let meta = info.metadata;
-            let name = if info.namespace.is_empty() {
-                meta.name.to_string()
-            } else {
-                format!("{}::{}", info.namespace, meta.name)
-            };
+            let name = crate::api::qualified_name(&info.namespace, &meta.name);
             let (params, ret, comments): (Vec<String>, String, Vec<String>) = match &info.script {
                 Some(script) => (
                     script.params.iter().map(ToString::to_string).collect(),
