@@ -645,20 +645,10 @@ fn one_master_serves_every_call_to_a_destination() {
 
 /// ssh processes whose command line mentions `needle`.
 fn ssh_processes_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(Result::ok)
-    {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.starts_with("ssh ") && cmdline.contains(needle) {
-            found.push(cmdline);
-        }
-    }
-    found
+    common::command_lines()
+        .into_iter()
+        .filter(|cmdline| cmdline.starts_with("ssh ") && cmdline.contains(needle))
+        .collect()
 }
 
 #[test]

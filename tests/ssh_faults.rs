@@ -20,24 +20,12 @@ fn host_dir(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Command lines (arguments joined by spaces) of every process on this
-/// machine that mention `needle`. Lab hosts are local processes, so this is
-/// what `ps` shows any user of a host.
+/// Command lines of every process on this machine that mention `needle`.
 fn command_lines_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc")
-        .expect("/proc")
-        .filter_map(Result::ok)
-    {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(needle) {
-            found.push(cmdline);
-        }
-    }
-    found
+    common::command_lines()
+        .into_iter()
+        .filter(|cmdline| cmdline.contains(needle))
+        .collect()
 }
 
 /// Wait (bounded) until `path` holds `expected`.

@@ -223,3 +223,15 @@ impl Outcome {
         self.dir.path().join(name)
     }
 }
+
+/// The command line (arguments joined by spaces) of every process on this
+/// machine. Lab hosts are local processes, so this is what `ps` shows any
+/// user of a host.
+pub fn command_lines() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        .collect()
+}
