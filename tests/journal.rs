@@ -335,20 +335,12 @@ fn a_journal_that_fills_up_stops_the_run_before_the_next_side_effect() {
 
 #[test]
 fn journal_shows_unreadable_lines_and_files_with_where_they_are() {
-    let (_state, state) = state_dir();
-    Test::new()
-        .env("XDG_STATE_HOME", &state)
-        .file("r.rhai", "local::run(\"true\");\n")
-        .args(&["run", "r.rhai"])
-        .run()
-        .code(0);
-    let dir = std::path::Path::new(&state).join("opsh/journal");
-    let files = journal_files_in(&dir);
-    assert_eq!(files.len(), 1, "{files:?}");
+    let (_state, state, files) = one_run_journal();
     let file = files[0].display().to_string();
     let mut text = std::fs::read_to_string(&files[0]).unwrap();
     text += "{\"phase\":\"finished\",\"n\":2,\"act\n";
     std::fs::write(&files[0], text).unwrap();
+    let dir = files[0].parent().expect("the journal directory");
     std::fs::write(dir.join("0-not-a-run.jsonl"), "garbage\n").unwrap();
 
     journal_cmd(&state, &[])
@@ -384,6 +376,21 @@ fn no_journal_runs_without_one() {
         .run()
         .code(0)
         .stdout_has("--no-journal");
+}
+
+/// A state directory holding the journal of one run of `local::run("true")`:
+/// the directory (kept alive), its path and the journal's files.
+fn one_run_journal() -> (tempfile::TempDir, String, Vec<std::path::PathBuf>) {
+    let (dir, state) = state_dir();
+    Test::new()
+        .env("XDG_STATE_HOME", &state)
+        .file("r.rhai", "local::run(\"true\");\n")
+        .args(&["run", "r.rhai"])
+        .run()
+        .code(0);
+    let files = journal_files_in(&std::path::Path::new(&state).join("opsh/journal"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    (dir, state, files)
 }
 
 fn journal_files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -445,16 +452,7 @@ fn a_read_only_journal_stops_remote_commands_too_even_with_warn() {
 
 #[test]
 fn a_run_with_a_corrupt_byte_stays_listed_and_shows_the_bad_line() {
-    let (_state, state) = state_dir();
-    Test::new()
-        .env("XDG_STATE_HOME", &state)
-        .file("r.rhai", "local::run(\"true\");\n")
-        .args(&["run", "r.rhai"])
-        .run()
-        .code(0);
-    let dir = std::path::Path::new(&state).join("opsh/journal");
-    let files = journal_files_in(&dir);
-    assert_eq!(files.len(), 1, "{files:?}");
+    let (_state, state, files) = one_run_journal();
     let file = files[0].display().to_string();
     let run_id = files[0]
         .file_stem()
