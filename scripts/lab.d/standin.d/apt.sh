@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# standin.d/apt.sh: the apt-get / apt stand-ins, sourced by bin/standin (its H, tool, lab_* in scope)
+do_apt() {
+    lab_record "$tool" "$@"
+    local verb='' pkgs=() a skip=0
+    for a in "$@"; do
+        if ((skip)); then skip=0; continue; fi
+        case $a in
+            -o|-c|-t|--option|--config-file|--target-release) skip=1 ;;
+            -*) ;;
+            *) if [[ -z $verb ]]; then verb=$a; else pkgs+=("$a"); fi ;;
+        esac
+    done
+    local names=() p
+    for p in "${pkgs[@]}"; do p=${p%%=*}; p=${p%%/*}; [[ -n $p ]] && names+=("$p"); done
+    case $verb in
+        install|reinstall)
+            if ((${#names[@]})); then
+                lab_set_add "$H/packages" "${names[@]}"
+                for p in "${names[@]}"; do echo "Setting up $p (opsh lab stand-in) ..."; done
+                # as Debian's postinst: the package creates the main cluster and starts it
+                if printf '%s\n' "${names[@]}" | grep -qxE 'postgresql(-[0-9]+)?'; then
+                    pg_server start || return 100
+                    echo running > "$H/services/postgresql"
+                fi
+            fi ;;
+        remove|purge|autoremove)
+            # the package's prerm stops the server (the cluster's files stay, as with remove)
+            if ((${#names[@]})) && printf '%s\n' "${names[@]}" | grep -qxE 'postgresql(-[0-9]+)?'; then
+                pg_server stop
+            fi
+            ((${#names[@]})) && lab_set_del "$H/packages" "${names[@]}"
+            for p in "${names[@]}"; do echo "Removing $p (opsh lab stand-in) ..."; done ;;
+        update) echo "Reading package lists... Done (opsh lab stand-in)" ;;
+        upgrade|dist-upgrade|full-upgrade|clean|autoclean) echo "0 upgraded, 0 newly installed (opsh lab stand-in)" ;;
+        list) [[ -r $H/packages ]] && sed 's|$|/stable [installed]|' "$H/packages" ;;
+        '') echo "$tool: no command given" >&2; return 100 ;;
+    esac
+    return 0
+}
