@@ -38,3 +38,7 @@ do_apt() {
     esac
     return 0
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_apt-get() { do_apt "$@"; }
+tool_apt() { do_apt "$@"; }

@@ -99,3 +99,6 @@ do_git() {
     esac
     return 0
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_git() { do_git "$@"; }

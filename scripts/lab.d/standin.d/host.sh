@@ -15,3 +15,9 @@ do_lab_path() { # lab-path PATH...: where this host keeps a system path
         if lab_is_sys "$p"; then echo "$H/root$p"; else echo "$p"; fi
     done
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_hostname() { do_hostname "$@"; }
+tool_whoami() { echo "$LAB_AS"; }
+tool_lab-record() { [[ $# -ge 1 ]] || { echo "usage: lab-record TOOL [ARGS...]" >&2; exit 2; }; lab_record "$@"; }
+tool_lab-path() { do_lab_path "$@"; }

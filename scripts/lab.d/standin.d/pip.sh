@@ -11,3 +11,7 @@ do_pip() {
     esac
     return 0
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_pip() { do_pip "$@"; }
+tool_pip3() { do_pip "$@"; }

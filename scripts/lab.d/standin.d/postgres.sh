@@ -96,3 +96,11 @@ pg_client() { # the real client against this host's server, as the effective use
     done
     exec "$LAB_PG_BIN/$tool" "${args[@]}"
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_psql() { pg_client "$@"; }
+tool_createdb() { pg_client "$@"; }
+tool_createuser() { pg_client "$@"; }
+tool_dropdb() { pg_client "$@"; }
+tool_pg_dump() { pg_client "$@"; }
+tool_pg_isready() { pg_client "$@"; }

@@ -50,3 +50,6 @@ do_sudo() {
     fi
     exec env "${envs[@]}" OPSH_LAB_AS="$user" SUDO_USER=opsh-lab USER="$user" LOGNAME="$user" PATH="$path" "$@"
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_sudo() { do_sudo "$@"; }

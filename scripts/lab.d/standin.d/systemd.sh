@@ -66,3 +66,7 @@ do_service() { # service NAME ACTION | service --status-all
     svc_apply "$act" "$1"
     return $rc
 }
+
+# the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
+tool_systemctl() { do_systemctl "$@"; }
+tool_service() { do_service "$@"; }
