@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod ports;
+pub mod records;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,7 +98,8 @@ impl Test {
     }
 
     /// Like `run` (without stdin), but opsh is killed and the test fails
-    /// if it has not ended within `limit`: for faults that used to hang.
+    /// if it has not ended within `limit` (usually [`HANG`]): for faults
+    /// that used to hang. A bound on hanging, not a claim about speed.
     pub fn run_within(self, limit: Duration) -> Outcome {
         let mut child = self
             .command()
@@ -234,4 +237,37 @@ pub fn command_lines() -> Vec<String> {
         .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
         .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
         .collect()
+}
+
+/// How long a test waits for opsh to end, or for something it caused to
+/// happen, before calling it hung. Far above what any step needs even on a
+/// loaded machine: reaching it means "never", not "slow". How fast things
+/// are is bench/'s business.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Poll `condition` until it holds. Fails, naming `what`, when it still
+/// does not after `limit` (usually [`HANG`]): the condition itself is the
+/// synchronisation, never a fixed sleep.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}: it never happened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` runs: a zombie waiting for its (re)parent counts as gone.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat.rsplit_once(") ")?.1.chars().next()?))
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Wait (bounded by [`HANG`]) until `pid` no longer runs.
+pub fn wait_gone(pid: i32, what: &str) {
+    wait_for(&format!("{what} (pid {pid}) to end"), HANG, || !running(pid));
 }
