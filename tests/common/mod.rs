@@ -7,6 +7,7 @@
 pub mod lab;
 pub mod ports;
 pub mod records;
+pub mod running;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -101,40 +102,7 @@ impl Test {
     /// if it has not ended within `limit` (usually [`HANG`]): for faults
     /// that used to hang. A bound on hanging, not a claim about speed.
     pub fn run_within(self, limit: Duration) -> Outcome {
-        let mut child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start opsh");
-        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        };
-        let stdout = read_all(Box::new(child.stdout.take().expect("stdout pipe")));
-        let stderr = read_all(Box::new(child.stderr.take().expect("stderr pipe")));
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for opsh") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("opsh was still running after {limit:?}: it hangs");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Outcome {
-            code: status.code().unwrap_or(-1),
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
-            dir: self.dir,
-        }
+        self.spawn().finish_within(limit)
     }
 
     pub fn run(self) -> Outcome {
@@ -269,5 +237,7 @@ pub fn running(pid: i32) -> bool {
 
 /// Wait (bounded by [`HANG`]) until `pid` no longer runs.
 pub fn wait_gone(pid: i32, what: &str) {
-    wait_for(&format!("{what} (pid {pid}) to end"), HANG, || !running(pid));
+    wait_for(&format!("{what} (pid {pid}) to end"), HANG, || {
+        !running(pid)
+    });
 }
