@@ -64,3 +64,10 @@ impl ClosedPort {
         }
     }
 }
+
+/// A port on 127.0.0.1 that refuses connections while the test binary runs:
+/// one [`ClosedPort`] shared by its tests, for a host "where nothing runs".
+pub fn refused_port() -> u16 {
+    static PORT: std::sync::OnceLock<ClosedPort> = std::sync::OnceLock::new();
+    PORT.get_or_init(ClosedPort::new).port
+}
