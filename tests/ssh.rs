@@ -347,16 +347,17 @@ fn quoted_hostile_strings_round_trip_remotely() {
             let e = h.run(`printf %s "$V"`, #{ env: #{ V: s }, quiet: true });
             if e.stdout != s { throw `env: ${s} -> ${e.stdout}`; }
         }
-        let dir = `/tmp/opsh it's ${timestamp().elapsed}`;
+        let dir = "/tmp/opsh it's UNIQUE";
         h.run(`mkdir -p ${quote(dir)}`);
         print(h.run("pwd", #{ cwd: dir, quiet: true }).stdout);
         h.run(`rm -rf ${quote(dir)}`);
         print(h.run("cat", #{ stdin: "fed\n$(id)\n", quiet: true }).stdout);
         print("all round trips ok");
     "#;
-    run_script(script)
+    let unique = unique("dir");
+    run_script(&script.replace("UNIQUE", &unique))
         .code(0)
-        .stdout_has("/tmp/opsh it's ")
+        .stdout_has(&format!("/tmp/opsh it's {unique}\n"))
         .stdout_has("fed\n$(id)\n")
         .stdout_has("all round trips ok");
 }
