@@ -231,7 +231,7 @@ pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool
 pub fn running(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| Some(stat.rsplit_once(") ")?.1.chars().next()?))
+        .and_then(|stat| stat.rsplit_once(") ")?.1.chars().next())
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
