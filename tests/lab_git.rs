@@ -57,6 +57,18 @@ impl Records {
     }
 }
 
+/// Paths on the lab hosts a test made (its app directory, its unit),
+/// removed when the test ends, so the lab does not fill up with venvs.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_dir_all(path).or_else(|_| std::fs::remove_file(path));
+        }
+    }
+}
+
 /// opsh against the lab, with the shop runbook beside `script` so that it
 /// can `import "shop"`, and the unit template from the repository.
 fn shop_test(script: &str) -> Test {
@@ -97,6 +109,7 @@ fn git(args: &[&str]) -> String {
 fn a_release_is_cloned_over_ssh_with_the_deploy_key_and_git_s_own_errors_fail() {
     let host = "lab-4";
     let dir = unique("gitclone");
+    let _cleanup = Cleanup(vec![host_dir(host).join("home").join(&dir)]);
     let records = Records::start(host);
     let out = shop_test(&format!(
         r#"
@@ -276,6 +289,7 @@ let elsewhere = h.run(`${{ssh}} "git-upload-pack '/etc'"`, #{{ warn: true, quiet
 fn pip_outside_a_venv_is_refused_and_a_missing_requirements_file_fails() {
     let host = "lab-6";
     let dir = unique("pipvenv");
+    let _cleanup = Cleanup(vec![host_dir(host).join("home").join(&dir)]);
     let records = Records::start(host);
     let out = Test::new()
         .lab()
@@ -350,6 +364,16 @@ let pinned = h.run("{dir}/venv/bin/pip install 'Django<5'", #{{ quiet: true }});
     );
 }
 
+/// A deploy's app directory and unit on `host`.
+fn cleanup(host: &str, dir: &str, service: &str) -> Cleanup {
+    Cleanup(vec![
+        host_dir(host).join("home").join(dir),
+        host_dir(host)
+            .join("root/etc/systemd/system")
+            .join(format!("{service}.service")),
+    ])
+}
+
 /// The site-packages directory of a venv (its python version in the path).
 fn site_packages(venv: &Path) -> PathBuf {
     let lib = venv.join("lib");
@@ -366,6 +390,7 @@ fn each_deploy_gets_a_release_with_its_own_venv_and_manage_py_runs_under_it() {
     let host = "lab-7";
     let dir = unique("deploy");
     let service = unique("shop");
+    let _cleanup = cleanup(host, &dir, &service);
     let records = Records::start(host);
     let out = shop_test(&format!(
         r#"
@@ -467,6 +492,7 @@ fn the_deploy_key_never_shows_in_a_plan_the_journal_or_the_output() {
     let host = "lab-8";
     let dir = unique("secret");
     let service = unique("shop");
+    let _cleanup = cleanup(host, &dir, &service);
     let key = read(Path::new(lab().var("SHOP_DEPLOY_KEY")));
     let body: Vec<&str> = key
         .lines()
