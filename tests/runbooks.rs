@@ -239,13 +239,75 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     assert!(read(proxy.join("packages")).lines().any(|l| l == "nginx"));
     assert!(proxy.join("root/etc/nginx/sites-available/shop").exists());
 
+    // Nodes log in with the cluster's key pair; no key rides in their user data.
+    for node in &nodes {
+        assert_eq!(node["key_name"], cluster.as_str(), "{node}");
+    }
+    let keys = Test::new()
+        .lab()
+        .file(
+            "k.rhai",
+            &format!(
+                "print(ec2::key_pairs().filter(|k| k.name == \"{cluster}\").len());\n\
+                 print(ec2::user_data(\"{}\").contains(\"ssh_authorized_keys\"));\n",
+                by_role(&nodes, "app")["id"].as_str().unwrap()
+            ),
+        )
+        .args(&["run", "k.rhai"])
+        .run();
+    keys.code(0).stdout_is("1\nfalse\n");
+
+    // The app: a release cloned over ssh with the deploy key, with a venv of
+    // its own, run by the shop unit from that venv.
     let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
     let current = std::fs::read_link(app.join("home/shop/current")).expect("current symlink");
     assert!(
         current.to_string_lossy().contains("/shop/releases/"),
         "{current:?}"
     );
-    assert!(read(app.join("records.log")).contains("pip\topsh-lab\tinstall -r requirements.txt"));
+    assert!(current.join("venv/bin/gunicorn").is_file(), "{current:?}");
+    let app_records = before.since(&app);
+    let repo_url = lab().var("SHOP_REPO");
+    let release = current.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        app_records.iter().any(|l| {
+            l.starts_with("git\topsh-lab\tclone --quiet --branch main ")
+                && l.contains(&format!(" -- {repo_url} "))
+                && l.ends_with(&release)
+        }),
+        "no clone of {repo_url} into {release}: {app_records:#?}"
+    );
+    assert!(
+        !app_records.iter().any(|l| l.starts_with("pip")),
+        "the system pip was used: {app_records:#?}"
+    );
+    let ran = format!(
+        "migrate: Django 4.2.11 (opsh lab) under {}",
+        current.join("venv/bin/python").display()
+    );
+    assert!(
+        first.stdout.contains(&ran),
+        "no {ran:?} in\n{}",
+        first.stdout
+    );
+    let unit = read(app.join("root/etc/systemd/system/shop.service"));
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={}/current/venv/bin/gunicorn ",
+            app.join("home/shop").display()
+        )),
+        "{unit}"
+    );
+    for wanted in [
+        "systemctl\troot\tdaemon-reload",
+        "systemctl\troot\tenable --now shop",
+        "systemctl\troot\trestart shop",
+    ] {
+        assert!(
+            app_records.iter().any(|l| l == wanted),
+            "no {wanted:?}: {app_records:#?}"
+        );
+    }
 
     let again = runbook(
         "runbooks/full_system.rhai",
@@ -301,10 +363,14 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     )
     .code(0);
     let nodes = instances(&cluster);
-    let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
-    let worker = lab_dir_of(by_role(&nodes, "worker")["id"].as_str().unwrap());
-    let worker_log_before = read(worker.join("records.log"));
+    let app_id = by_role(&nodes, "app")["id"].as_str().unwrap().to_string();
+    let worker_id = by_role(&nodes, "worker")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = lab_dir_of(&app_id);
     let first = std::fs::read_link(app.join("home/shop/current")).unwrap();
+    let before = Records::now();
 
     let out = runbook(
         "runbooks/quick_update.rhai",
@@ -328,25 +394,57 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     let updated: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("JSON result");
     assert_eq!(updated.len(), 1, "{updated:?}");
     assert_eq!(updated[0]["role"], "app");
-    let second = std::fs::read_link(app.join("home/shop/current")).unwrap();
-    assert_ne!(first, second, "current was not switched");
-    let app_log = read(app.join("records.log"));
-    assert!(app_log.contains("install --upgrade Django"), "{app_log}");
-    assert_eq!(
-        read(worker.join("records.log")),
-        worker_log_before,
-        "the worker was touched"
+    assert_eq!(updated[0]["instance"], app_id.as_str());
+    // Nothing ran on the worker: no line of output came from it.
+    assert!(
+        !out.stderr.contains(&format!("{worker_id} |")),
+        "the worker was touched:\n{}",
+        out.stderr
+    );
+    // The new release has a venv of its own; the framework upgrade kept
+    // requirements.txt's pin (the wheelhouse also offers Django 5).
+    let second = app
+        .join("home/shop/releases")
+        .join(updated[0]["release"].as_str().unwrap());
+    assert_ne!(first, second, "no new release");
+    let site = std::fs::read_dir(second.join("venv/lib"))
+        .expect("the release's venv")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages"))
+        .next()
+        .expect("a python in the venv");
+    assert!(site.join("Django-4.2.11.dist-info").is_dir(), "{site:?}");
+    assert!(
+        !site.join("Django-5.0.3.dist-info").exists(),
+        "the pin broke"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "migrate: Django 4.2.11 (opsh lab) under {}",
+            second.join("venv/bin/python").display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        before
+            .since(&app)
+            .iter()
+            .any(|l| l == "systemctl\troot\trestart shop"),
+        "the app was not restarted"
     );
 
     let back = runbook(
         "runbooks/quick_update.rhai",
         "rollback_update",
-        &["--var", &var, "--var", "component=web"],
+        &["--var", &var, "--var", "component=web", "--output", "json"],
     );
     back.code(0);
+    let now_running: Vec<serde_json::Value> =
+        serde_json::from_str(&back.stdout).expect("JSON result");
     assert_eq!(
-        std::fs::read_link(app.join("home/shop/current")).unwrap(),
-        first,
+        now_running[0]["release"].as_str(),
+        first.file_name().and_then(|n| n.to_str()),
         "rollback did not switch back"
     );
 
@@ -570,6 +668,16 @@ fn cluster_scenarios_run_step_by_step_and_stop_at_the_first_failure() {
         dir("app2").join("home/app/manage.py").exists(),
         "ALL.update did not clone"
     );
+    // migrations and static files ran with the checkout's venv
+    let venv_python = dir("app2").join("home/app/venv/bin/python");
+    assert!(
+        deploy.stdout.contains(&format!(
+            "collectstatic: Django 4.2.11 (opsh lab) under {}",
+            venv_python.display()
+        )),
+        "{}",
+        deploy.stdout
+    );
     assert!(
         !dir("proxy1").join("home/maintenance.on").exists(),
         "the site stayed down"
@@ -636,7 +744,6 @@ ec2::wait_until(nodes, "running");
 
     // The third host (second batch) turns unhealthy.
     std::fs::write(dirs[2].join("home/unhealthy"), "").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = rolling(&[]);
     out.code(1)
         .stderr_has("batch 2 failed its health check")

@@ -46,6 +46,18 @@ lab_record() {
     printf '%s\t%s\t%s\n' "$tool" "$LAB_AS" "$REPLY" >> "$OPSH_LAB_HOST_DIR/records.log"
 }
 
+# lab_real TOOL -> REPLY: the machine's own TOOL, the first on PATH after the lab's stand-ins
+# and sudo-tools (for stand-ins that record a call and then run the real thing)
+lab_real() {
+    local d
+    local IFS=:
+    for d in $PATH; do
+        [[ -z $d || $d == "$OPSH_LAB_DIR/stand-ins" || $d == "$OPSH_LAB_DIR/sudo-tools" ]] && continue
+        if [[ -x $d/$1 && ! -d $d/$1 ]]; then REPLY=$d/$1; return 0; fi
+    done
+    return 1
+}
+
 # lab_lock: serialise read-modify-write of this host's state files (fd 7, per process)
 lab_lock() { exec 7>> "$OPSH_LAB_HOST_DIR/.lock"; flock 7; }
 # lab_set_add FILE ITEMS... / lab_set_del FILE ITEMS...: sorted unique one-per-line sets
