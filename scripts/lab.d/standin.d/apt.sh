@@ -11,7 +11,9 @@
 #  4. without -y apt asks "Do you want to continue?", which a session with no terminal aborts;
 #  5. an upgrade without --force-confdef/--force-confold meets dpkg's config file prompt.
 # Then the host's state changes: $H/packages, and per package the hooks other stand-in files
-# define, pkg_postinst_NAME configure / pkg_prerm_NAME remove, and its units (systemd.sh).
+# define, pkg_postinst_NAME configure / pkg_prerm_NAME remove|purge (nonzero fails the package as
+# a failing maintainer script does), and its units (systemd.sh: enabled and started after the
+# postinst, stopped after the prerm).
 
 # the lab's binary package cache (scripts/lab builds it): the unprivileged user cannot write
 # apt's own, and rebuilding it in memory costs a second per call
@@ -30,7 +32,6 @@ apt_config() { # KEY=VALUE given with -o: the settings the lab acts on
     case ${key,,} in
         apt::get::assume-yes) if apt_bool "$val"; then apt_yes=1; else apt_yes=0; fi ;;
         apt::get::assume-no) apt_bool "$val" && apt_yes=0 ;;
-        apt::get::simulate) if apt_bool "$val"; then apt_sim=1; else apt_sim=0; fi ;;
         dpkg::lock::timeout) if [[ $val =~ ^-?[0-9]+$ ]]; then apt_lock_timeout=$val; else apt_lock_timeout=0; fi ;;
         dpkg::options::*) apt_dpkg_opts+=" $val " ;;
     esac
@@ -38,7 +39,7 @@ apt_config() { # KEY=VALUE given with -o: the settings the lab acts on
 # apt_parse ARGS: the verb, the package names and the settings the lab acts on. Lenient:
 # the real apt has accepted the command line by now.
 apt_parse() {
-    apt_verb='' apt_names=() apt_yes=0 apt_sim=0 apt_lock_timeout=0 apt_dpkg_opts=' '
+    apt_verb='' apt_names=() apt_yes=0 apt_lock_timeout=0 apt_dpkg_opts=' ' apt_purge=0
     local a b c j val
     while (($#)); do
         a=$1; shift
@@ -50,7 +51,7 @@ apt_parse() {
             --yes|--assume-yes|--force-yes) [[ $a == --force-yes ]] || apt_yes=1 ;;
             --yes=*|--assume-yes=*) if apt_bool "${a#*=}"; then apt_yes=1; else apt_yes=0; fi ;;
             --no-yes|--no-assume-yes|--assume-no) apt_yes=0 ;;
-            --simulate|--just-print|--dry-run|--recon|--no-act) apt_sim=1 ;;
+            --purge) apt_purge=1 ;;
             --*) ;;
             -?*)
                 b=${a#-}
@@ -63,7 +64,6 @@ apt_parse() {
                             [[ $c == o ]] && apt_config "$val"
                             break ;;
                         y) apt_yes=1 ;;
-                        s) apt_sim=1 ;;
                         q) [[ ${b:j+1:1} == = ]] && break ;;
                     esac
                 done ;;
@@ -192,7 +192,8 @@ apt_install() {
     done
 }
 apt_remove() {
-    local gone=() p
+    local gone=() p prerm_arg=remove
+    [[ $apt_verb == purge || $apt_verb == autopurge ]] || ((apt_purge)) && prerm_arg=purge
     apt_reading
     for p in "${apt_names[@]}"; do
         if lab_set_has "$H/packages" "$p"; then gone+=("$p"); else echo "Package '$p' is not installed, so not removed"; fi
@@ -204,7 +205,7 @@ apt_remove() {
     apt_confirm || return 1
     for p in "${gone[@]}"; do
         echo "Removing $p (opsh lab stand-in) ..."
-        apt_hook pkg_prerm "$p" remove || { echo "dpkg: error processing package $p (--remove):" >&2; return 100; }
+        apt_hook pkg_prerm "$p" "$prerm_arg" || { echo "dpkg: error processing package $p (--remove):" >&2; return 100; }
         svc_package_removed "$p"
     done
     lab_set_del "$H/packages" "${gone[@]}"

@@ -1,14 +1,13 @@
 # shellcheck shell=bash
 # standin.d/sudo.sh: the sudo stand-in, sourced by bin/standin (its H, tool, lab_* in scope)
 # A target user (-u) must exist on the host, as sudo looks it up in /etc/passwd: root, the login
-# user, the base image's users and cloud-init's (standin.d/ubuntu.sh), the users the installed
-# packages create (pkg_users), and those useradd/adduser created ($H/users).
+# user, the base image's users and cloud-init's (standin.d/ubuntu.sh), and the users the installed
+# packages create (pkg_users). No runbook creates users, so useradd/adduser are not stand-ins.
 
 sudo_user_known() { # USER
     local u=$1 p x
     [[ $u == root || $u == opsh-lab || $u =~ ^#[0-9]+$ ]] && return 0
     for p in "${UBUNTU_BASE_USERS[@]}"; do [[ $u == "$p" ]] && return 0; done
-    lab_set_has "$H/users" "$u" && return 0
     while IFS= read -r p; do
         for x in $(pkg_users "$p"); do [[ $x == "$u" ]] && return 0; done
     done < <(host_packages)

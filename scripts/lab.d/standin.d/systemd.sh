@@ -8,9 +8,12 @@
 # NAME.masked, NAME.loaded (checksum of the unit file when systemd last loaded it).
 # Hooks other stand-in files define (NAME: the unit without .service; an instance such as
 # postgresql@15-main falls back to its template's hook, unit_KIND_postgresql@):
-#   unit_pre_NAME VERB UNIT   before start/restart/reload (ExecStartPre, e.g. `nginx -t`); nonzero fails the job
+#   unit_pre_NAME ACTION UNIT   before start|restart|reload (ExecStartPre, e.g. `nginx -t`); nonzero fails the job
 #   unit_exec_NAME ACTION UNIT  the service's own start|stop|restart|reload; nonzero fails the job
-#   unit_active_NAME UNIT     whether it really runs (a real process), instead of the state file
+#   unit_active_NAME UNIT       whether it really runs (a real process), instead of the state file
+# The pre and exec hooks run only when systemd would run something (not for a start of a running
+# unit, a reload of a stopped one); their output goes to $H/services/NAME.journal (journalctl -u),
+# and systemctl itself reports the failure ("Job for NAME.service failed ...").
 
 SVC_UNIT_DIRS=(etc/systemd/system lib/systemd/system usr/lib/systemd/system)
 SVC_TYPES='service socket timer target mount path slice scope device swap automount'
@@ -76,7 +79,7 @@ svc_state() { # NAME -> REPLY: running|stopped|failed (a unit_active hook knows 
     fi
     if [[ -r $H/services/$1 ]]; then REPLY=$(< "$H/services/$1"); else REPLY=stopped; fi
 }
-svc_state_file() { [[ -f $1 && $1 != *.enabled && $1 != *.masked && $1 != *.loaded ]]; }
+svc_state_file() { [[ -f $1 && $1 != *.enabled && $1 != *.masked && $1 != *.loaded && $1 != *.journal ]]; }
 svc_set() { echo "$2" > "$H/services/$1"; }
 svc_active_word() { # NAME -> REPLY: what is-active prints
     svc_state "$1"
@@ -121,12 +124,13 @@ svc_job_failed() { # UNIT
     echo "See \"systemctl status $1\" and \"journalctl -xeu $1\" for details." >&2
     rc=1
 }
-svc_run() { # ACTION NAME FULL: pre hook (not for stop), then the service's own action
-    local action=$1 n=$2 full=$3
+svc_run() { # ACTION NAME: pre hook (not for stop), then the service's own action; what they
+    # print goes to the unit's journal (journalctl -u NAME), as a service's output does
+    local action=$1 n=$2 journal=$H/services/$2.journal
     if [[ $action != stop ]] && svc_hook pre "$n"; then
-        "$REPLY" "$action" "$n" || return 1
+        "$REPLY" "$action" "$n" >> "$journal" 2>&1 || return 1
     fi
-    if svc_hook exec "$n"; then "$REPLY" "$action" "$n" || return 1; fi
+    if svc_hook exec "$n"; then "$REPLY" "$action" "$n" >> "$journal" 2>&1 || return 1; fi
     return 0
 }
 svc_job() { # VERB NAME: one job on one unit
@@ -155,7 +159,7 @@ svc_job() { # VERB NAME: one job on one unit
         reload-or-restart|force-reload) if [[ $st == running ]]; then action=reload; else action=start; fi ;;
         try-reload-or-restart) [[ $st == running ]] || return; action=reload ;;
     esac
-    if ! svc_run "$action" "$n" "$full"; then
+    if ! svc_run "$action" "$n"; then
         # a failed reload leaves the service running as it was
         [[ $action == reload ]] || svc_set "$n" failed
         svc_job_failed "$full"; return
@@ -387,7 +391,7 @@ svc_package_installed() { # PACKAGE
         rm -f "$H/services/$n.enabled"
         [[ -e $H/services/$n.masked ]] && continue
         svc_full "$n"
-        svc_run start "$n" "$REPLY" || { svc_set "$n" failed; svc_job_failed "$REPLY"; return 1; }
+        svc_run start "$n" || { svc_set "$n" failed; svc_job_failed "$REPLY"; return 1; }
         svc_set "$n" running
     done
     return 0
@@ -397,12 +401,38 @@ svc_package_removed() { # PACKAGE
     for u in $(pkg_units "$1"); do
         [[ $u == *@ ]] && continue
         svc_id "$u"; n=$REPLY
-        svc_full "$n"
-        svc_run stop "$n" "$REPLY" || true
+        svc_run stop "$n" || true
         svc_set "$n" stopped
     done
 }
 
+do_journalctl() { # journalctl -u UNIT [-n N] [-x -e -b --no-pager ...]: what the unit's hooks printed
+    lab_record "$tool" "$@"
+    local units=() lines='' a
+    while (($#)); do
+        a=$1; shift
+        case $a in
+            -u|--unit) units+=("${1-}"); shift || true ;;
+            --unit=*) units+=("${a#*=}") ;;
+            -u?*) units+=("${a#-u}") ;;
+            -n|--lines) lines=${1-}; shift || true ;;
+            --lines=*) lines=${a#*=} ;;
+            -xeu|-eu|-xu) units+=("${1-}"); shift || true ;;
+            -x|-e|-b|-f|-q|--no-pager|--catalog|--pager-end|--boot|--quiet) ;;
+            *) echo "journalctl: opsh lab stand-in: $a is not emulated (only -u UNIT and -n N)" >&2; return 1 ;;
+        esac
+    done
+    ((${#units[@]})) || { echo "journalctl: opsh lab stand-in: only the journal of a unit (-u UNIT) is kept" >&2; return 1; }
+    local u
+    for u in "${units[@]}"; do
+        svc_id "$u"
+        [[ -r $H/services/$REPLY.journal ]] || continue
+        if [[ $lines =~ ^[0-9]+$ ]]; then tail -n "$lines" "$H/services/$REPLY.journal"; else cat "$H/services/$REPLY.journal"; fi
+    done
+    return 0
+}
+
 # the tool names bin/standin answers to (scripts/lab links one stand-in per tool_NAME)
 tool_systemctl() { do_systemctl "$@"; }
+tool_journalctl() { do_journalctl "$@"; }
 tool_service() { do_service "$@"; }
