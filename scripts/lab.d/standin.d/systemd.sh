@@ -381,6 +381,20 @@ do_service() { # service NAME ACTION | service --status-all (Ubuntu's wrapper ar
     return $rc
 }
 
+# called by scripts/lab up: the host boots, so each enabled unit that ran when it went down starts
+# again through its hooks (units without an exec hook have no process to start)
+svc_boot() {
+    local f n rc=0
+    for f in "$H"/services/*; do
+        svc_state_file "$f" || continue
+        n=${f##*/}
+        [[ $(< "$f") == running ]] && svc_exists "$n" && svc_hook exec "$n" || continue
+        svc_enablement "$n"; [[ $REPLY == enabled ]] || continue
+        svc_run start "$n" || { svc_set "$n" failed; rc=1; }
+    done
+    return $rc
+}
+
 # called by the apt stand-in: a package's units are enabled and started after its postinst,
 # and stopped before it goes (a template's instances are the package's own business)
 svc_package_installed() { # PACKAGE
