@@ -22,6 +22,7 @@ let inst = ec2::launch(#{{ image: "ami-12c6146b", type: "t3.micro", name: "{name
 inst = ec2::wait_until(inst, "running")[0];
 let host = ssh::connect(inst);
 let who = host.run("hostname", #{{ quiet: true }}).stdout;
+host.run("cloud-init status --wait", #{{ quiet: true }});
 host.sudo("apt-get install -y postgresql", #{{ quiet: true }});
 host.sudo("createdb {db}", #{{ user: "postgres", cwd: "/" }});
 print(who);
