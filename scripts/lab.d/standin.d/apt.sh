@@ -18,6 +18,12 @@ do_apt() {
             if ((${#names[@]})); then
                 lab_set_add "$H/packages" "${names[@]}"
                 for p in "${names[@]}"; do echo "Setting up $p (opsh lab stand-in) ..."; done
+                # a package's postinst, where a stand-in family defines pkg_postinst_NAME
+                for p in "${names[@]}"; do
+                    if declare -F "pkg_postinst_$p" > /dev/null && ! "pkg_postinst_$p"; then
+                        echo "E: Sub-process /usr/bin/dpkg returned an error code (1)" >&2; return 100
+                    fi
+                done
                 # as Debian's postinst: the package creates the main cluster and starts it
                 if printf '%s\n' "${names[@]}" | grep -qxE 'postgresql(-[0-9]+)?'; then
                     pg_server start || return 100
@@ -29,6 +35,8 @@ do_apt() {
             if ((${#names[@]})) && printf '%s\n' "${names[@]}" | grep -qxE 'postgresql(-[0-9]+)?'; then
                 pg_server stop
             fi
+            # a package's prerm, where a stand-in family defines pkg_prerm_NAME
+            for p in "${names[@]}"; do declare -F "pkg_prerm_$p" > /dev/null && "pkg_prerm_$p" "$verb"; done
             ((${#names[@]})) && lab_set_del "$H/packages" "${names[@]}"
             for p in "${names[@]}"; do echo "Removing $p (opsh lab stand-in) ..."; done ;;
         update) echo "Reading package lists... Done (opsh lab stand-in)" ;;

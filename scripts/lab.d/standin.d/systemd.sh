@@ -11,6 +11,12 @@ svc_apply() { # VERB UNIT
         case $verb in enable) pv=''; ((now)) && pv=start ;; disable) pv=''; ((now)) && pv=stop ;; esac
         if [[ -n $pv ]] && ! pg_server "$pv"; then rc=1; return; fi
     fi
+    # what the unit runs first (ExecStartPre, ExecReload), where a stand-in family defines unit_pre_NAME
+    if declare -F "unit_pre_$n" > /dev/null; then
+        local uv=$verb
+        if [[ $verb == enable ]]; then uv=''; ((now)) && uv=start; fi
+        if [[ -n $uv ]] && ! "unit_pre_$n" "$uv"; then rc=1; return; fi
+    fi
     case $verb in
         start|restart|try-restart|reload-or-restart|try-reload-or-restart|force-reload|condrestart)
             echo running > "$H/services/$n" ;;
