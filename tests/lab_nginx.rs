@@ -48,7 +48,7 @@ fn lab_dir_of(instance: &str) -> PathBuf {
     let host = routes
         .lines()
         .filter_map(|l| l.strip_prefix(&format!("{instance}\t")))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("{instance} was never routed to a lab host"));
     lab_root().join("hosts").join(host)
 }
