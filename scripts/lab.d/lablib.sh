@@ -11,6 +11,7 @@
 # first and create missing parent directories. Shell redirections (`sudo sh -c 'echo > /etc/x'`),
 # `cd`, and tools that are not wrapped are NOT rewritten: they hit the real machine as the
 # unprivileged opsh-lab user and so fail with "Permission denied". /tmp is shared by all hosts.
+# Private trees (LAB_PRIVATE_TREES) never fall back to or copy up from the real machine.
 
 : "${OPSH_LAB_DIR:=@LAB_ROOT@}"
 if [[ -z ${OPSH_LAB_HOST_DIR:-} || ! -d ${OPSH_LAB_HOST_DIR:-} ]]; then
