@@ -66,8 +66,8 @@ do_nginx() {
         if [[ -n ${OPSH_LAB_AS:-} ]]; then echo "sudo: nginx: command not found" >&2; return 1; fi
         echo "nginx: command not found" >&2; return 127
     fi
-    # which mode: info flags, a config test, a signal, or starting the server
-    local a b j c mode=start signal='' args=() next=''
+    # which mode: a config test, a signal, info flags only, or starting the server
+    local a b j c mode=start info=0 signal='' args=() next=''
     for a in "$@"; do
         if [[ -n $next ]]; then
             case $next in
@@ -83,8 +83,8 @@ do_nginx() {
         for ((j = 0; j < ${#b}; j++)); do
             c=${b:j:1}
             case $c in
-                v|V|h|'?') [[ $mode == info ]] || mode=info ;;
-                t|T) [[ $mode == info ]] || mode=test ;;
+                v|V|h|'?') info=1 ;;
+                t|T) mode=test ;;
                 s|c|e|g|p)
                     if ((j + 1 < ${#b})); then [[ $c == s ]] && signal=${b:j+1}
                     else next=$c; fi
@@ -92,13 +92,16 @@ do_nginx() {
             esac
         done
     done
-    [[ -n $signal && $mode == start ]] && mode=signal
+    if [[ $mode == start ]]; then
+        if [[ -n $signal ]]; then mode=signal; elif ((info)); then mode=info; fi
+    fi
     case $mode in
+        # -v/-V/-h print and exit before reading any config
         info) exec "$NGX_BIN" "$@" ;;
         test) ngx_real "${args[@]}" ;;
         signal)
-            # the signaller reads the config first (a bad one fails here), then the master's pid
-            if [[ $LAB_AS != root ]]; then ngx_real "${args[@]}"; return; fi
+            # the signaller reads the config first (a bad one fails here; unprivileged, the pid
+            # file already does), then signals the master: here, the unit's state
             ngx_real -t -q || return 1
             if ! ngx_running; then
                 echo 'nginx: [error] open() "/run/nginx.pid" failed (2: No such file or directory)' >&2; return 1
