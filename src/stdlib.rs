@@ -16,7 +16,9 @@ macro_rules! stdlib {
     };
 }
 
-pub const FILES: &[StdlibFile] = stdlib!["util", "node", "packages", "files", "postgres", "deploy"];
+pub const FILES: &[StdlibFile] = stdlib![
+    "util", "node", "packages", "files", "postgres", "deploy", "volumes"
+];
 
 /// The stdlib file `import "util"` or `import "stdlib/util"` names.
 pub fn find(path: &str) -> Option<&'static StdlibFile> {

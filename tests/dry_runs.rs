@@ -235,6 +235,8 @@ fn is_read_record(record: &Record) -> bool {
     match record.tool.as_str() {
         // The inner tool records its own line.
         "sudo" | "hostname" => true,
+        // they only look: a health check, the disks and mounts
+        "pg_isready" | "lsblk" | "findmnt" | "mountpoint" => true,
         "psql" => args.to_uppercase().contains("SELECT"),
         "systemctl" => matches!(first, "is-active" | "is-enabled" | "status"),
         "git" => matches!(first, "rev-parse" | "status" | "log"),

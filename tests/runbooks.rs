@@ -16,23 +16,18 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `opsh run` of a repository runbook, from the repository root.
+/// `opsh run` of a repository runbook, from the repository root; the
+/// Outcome's directory is the run's HOME, with its journal (`commands_on`).
 fn runbook(file: &str, function: &str, args: &[&str]) -> common::Outcome {
     let mut all = vec!["run", file, function];
     all.extend_from_slice(args);
-    let test = Test::new().lab().env("SHOP_DB_PASSWORD", DB_PASSWORD);
-    let mut cmd = test.command();
-    cmd.current_dir(repo()).args(&all);
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run opsh");
-    common::Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir: tempfile::tempdir().unwrap(),
-    }
+    Test::new()
+        .lab()
+        .env("SHOP_DB_PASSWORD", DB_PASSWORD)
+        .env_remove("XDG_STATE_HOME")
+        .cwd(&repo())
+        .args(&all)
+        .run()
 }
 
 /// The cluster's live instances, as JSON.
@@ -206,9 +201,13 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     for p in ["git", "supervisor", "postgresql", "postgresql-contrib"] {
         assert!(packages.lines().any(|l| l == p), "db lacks {p}: {packages}");
     }
+    let db_id = by_role(&nodes, "db")["id"].as_str().unwrap();
+    let on_db = first.commands_on(db_id);
     assert!(
-        !before.since(&db).iter().any(|l| l.contains("nginx")),
-        "nginx went onto the db node"
+        !on_db
+            .iter()
+            .any(|c| c.contains("/etc/nginx") || c.split_whitespace().any(|w| w == "nginx")),
+        "nginx went onto the db node: {on_db:#?}"
     );
     // A real database, owned by the app's role, which logs in over TCP with its password.
     psql_over_tcp(&db, ("shop", DB_PASSWORD), "shop", "SELECT current_user, current_database(), pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
@@ -227,17 +226,34 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     );
     assert!(read(db.join("owners")).contains(&format!("{}\tpostgres", hba.display())));
     assert!(
-        !before
-            .since(&db)
-            .iter()
-            .any(|l| l.contains("/etc/postgresql/")),
+        !on_db.iter().any(|c| c.contains("/etc/postgresql/")),
         "a hard-coded PostgreSQL path was used"
     );
     assert_eq!(read(db.join("services/postgresql")).trim(), "running");
 
     let proxy = lab_dir_of(by_role(&nodes, "proxy")["id"].as_str().unwrap());
     assert!(read(proxy.join("packages")).lines().any(|l| l == "nginx"));
-    assert!(proxy.join("root/etc/nginx/sites-available/shop").exists());
+    // The site is enabled, Debian's default site is not, the upstream is the
+    // app node's private address, and the real nginx -t passed before the reload.
+    let etc = proxy.join("root/etc/nginx");
+    assert_eq!(
+        std::fs::read_link(etc.join("sites-enabled/shop")).expect("the shop site is enabled"),
+        etc.join("sites-available/shop")
+    );
+    assert!(!etc.join("sites-enabled/default").exists());
+    let app_ip = by_role(&nodes, "app")["private_ip"].as_str().unwrap();
+    assert!(
+        read(etc.join("conf.d/shop-upstream.conf")).contains(&format!("server {app_ip}:8000;"))
+    );
+    let proxy_log = before.since(&proxy);
+    let check = proxy_log.iter().position(|l| l == "nginx\troot\t-t");
+    let reload = proxy_log
+        .iter()
+        .position(|l| l == "systemctl\troot\treload nginx");
+    assert!(
+        matches!((check, reload), (Some(c), Some(r)) if c < r),
+        "no nginx -t before the reload: {proxy_log:#?}"
+    );
 
     // Nodes log in with the cluster's key pair; no key rides in their user data.
     for node in &nodes {
@@ -314,7 +330,19 @@ fn full_system_from_nothing_then_again_launches_nothing() {
         "whip_up_full_system",
         &["--var", &var],
     );
-    again.code(0).stderr_lacks("▸ launched");
+    again
+        .code(0)
+        .stderr_lacks("▸ launched")
+        .stderr_has("nginx's configuration is unchanged: no reload");
+    let proxy_id = by_role(&nodes, "proxy")["id"].as_str().unwrap();
+    let rerun = again.commands_on(proxy_id);
+    assert!(
+        !rerun.is_empty()
+            && !rerun.iter().any(|c| c.starts_with("write ")
+                || c.contains("nginx -t")
+                || c.contains("reload nginx")),
+        "the second run rewrote or reloaded nginx: {rerun:#?}"
+    );
     assert_eq!(
         again.stderr.matches("▸ reused").count(),
         5,
@@ -593,6 +621,7 @@ fn failover_replaces_a_stopped_db_node_and_moves_its_address() {
         .run()
         .code(0);
 
+    let before = Records::now();
     let out = runbook(
         "runbooks/failover.rhai",
         "failover",
@@ -603,6 +632,24 @@ fn failover_replaces_a_stopped_db_node_and_moves_its_address() {
     let new_id = new["id"].as_str().unwrap();
     assert_ne!(new_id, old);
     assert_eq!(new["state"], "running");
+    // Its health was checked with pg_isready; the restored volume (the one
+    // disk besides its root) is mounted at PostgreSQL's data directory.
+    let new_dir = lab_dir_of(new_id);
+    assert!(
+        before
+            .since(&new_dir)
+            .iter()
+            .any(|l| l.starts_with("pg_isready\topsh-lab\t")),
+        "no pg_isready on the new node"
+    );
+    let data = new_dir.join("postgres/data");
+    assert!(
+        read(new_dir.join("mounts"))
+            .lines()
+            .any(|l| l.starts_with(&format!("/dev/nvme1n1\t{}\t", data.display()))),
+        "the restored volume is not mounted at {}",
+        data.display()
+    );
     let check = Test::new()
         .lab()
         .file(

@@ -11,6 +11,7 @@
 # first and create missing parent directories. Shell redirections (`sudo sh -c 'echo > /etc/x'`),
 # `cd`, and tools that are not wrapped are NOT rewritten: they hit the real machine as the
 # unprivileged opsh-lab user and so fail with "Permission denied". /tmp is shared by all hosts.
+# Private trees (LAB_PRIVATE_TREES) never fall back to or copy up from the real machine.
 
 : "${OPSH_LAB_DIR:=@LAB_ROOT@}"
 if [[ -z ${OPSH_LAB_HOST_DIR:-} || ! -d ${OPSH_LAB_HOST_DIR:-} ]]; then
@@ -84,16 +85,21 @@ lab_is_sys() { # PATH is a system path (absolute, outside the per-host and share
     [[ -n ${HOME:-} && ( $p == "$HOME" || $p == "$HOME"/* ) ]] && return 1
     return 0
 }
+# Trees this machine has only for the lab's own use (Debian's nginx, installed so that `nginx -t`
+# can check hosts' configs): a host sees its own copy of them or nothing, never the machine's.
+LAB_PRIVATE_TREES=(/etc/nginx)
+lab_private() { local t; for t in "${LAB_PRIVATE_TREES[@]}"; do [[ $1 == "$t" || $1 == "$t"/* ]] && return 0; done; return 1; }
 lab_map_r() { # where to READ PATH -> REPLY (host copy if any, else the real path)
     REPLY=$1
     lab_is_sys "$1" || return 0
     local f=$OPSH_LAB_HOST_DIR/root$1
-    if [[ -e $f || -L $f || ! -e $1 ]]; then REPLY=$f; fi
+    if [[ -e $f || -L $f || ! -e $1 ]] || lab_private "$1"; then REPLY=$f; fi
 }
 lab_map_w() { # where to WRITE PATH -> REPLY (copy-up + parent dirs in the host's fake root)
     REPLY=$1
     lab_is_sys "$1" || return 0
     local f=$OPSH_LAB_HOST_DIR/root$1
+    lab_private "$1" && { REPLY=$f; return 0; }     # no copy-up, no parents made: as on a real host
     if [[ ! -e $f && ! -L $f ]]; then
         if [[ -d $1 || $1 == */ ]]; then mkdir -p -- "$f"     # an existing dir, or "dir/" named as one
         else

@@ -193,6 +193,36 @@ impl Outcome {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// What the run started on `target` (an instance id or host name), from
+    /// its journal in the scratch HOME (so XDG_STATE_HOME must not be set):
+    /// the commands (`ssh::run`, `ssh::sudo`) and the files written
+    /// (`ssh::write`, `ssh::upload`, as "write PATH"), in order. Unlike a lab
+    /// host's records, these are the run's own, whatever shared the host.
+    pub fn commands_on(&self, target: &str) -> Vec<String> {
+        let dir = self.path(".local/state/opsh/journal");
+        let mut out = Vec::new();
+        let files = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for file in files {
+            let path = file.expect("journal entry").path();
+            let text = std::fs::read_to_string(&path).expect("journal file");
+            for line in text.lines() {
+                let entry: serde_json::Value =
+                    serde_json::from_str(line).expect("a journal line is JSON");
+                if entry["phase"] != "started" || entry["target"] != target {
+                    continue;
+                }
+                let args = &entry["args"];
+                let text = |key: &str| args[key].as_str().unwrap_or_default().to_string();
+                match entry["action"].as_str().unwrap_or_default() {
+                    "ssh::run" | "ssh::sudo" => out.push(text("command")),
+                    "ssh::write" | "ssh::upload" => out.push(format!("write {}", text("remote"))),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The command line (arguments joined by spaces) of every process on this
