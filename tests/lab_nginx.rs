@@ -120,9 +120,9 @@ print(`id ${{node.id}}`);
 let h = ssh::connect(node);
 fn show(label, r) {{ let e = r.stderr; e.trim(); e.replace("\n", " | "); print(`${{label}} ${{r.code}} ${{e}}`); }}
 // a lab host may have served an earlier instance: start from no nginx at all
-h.sudo("apt-get purge -y -q nginx", #{{ quiet: true }});
+h.sudo(apt_get("purge nginx"), #{{ quiet: true }});
 show("before", h.sudo("nginx -t", #{{ warn: true }}));
-h.sudo("apt-get install -y -q nginx", #{{ quiet: true }});
+h.sudo(apt_get("install nginx"), #{{ quiet: true }});
 show("fresh", h.sudo("nginx -t", #{{ warn: true }}));
 show("unprivileged", h.run("nginx -t", #{{ warn: true }}));
 // a site proxying to a name no resolver knows
@@ -210,7 +210,7 @@ let app = ec2::wait_until(ec2::launch(#{{ image: settings.base_image, name: "{cl
 let proxy = create_node("proxy", settings);
 let h = ssh::connect(proxy);
 // a lab host may have served an earlier instance: start from Debian's fresh /etc/nginx
-h.sudo("apt-get purge -y -q nginx", #{{ quiet: true }});
+h.sudo(apt_get("purge nginx"), #{{ quiet: true }});
 install_role_packages(h, "proxy", settings);
 let tree = `${{settings.files}}/proxy`;
 print(`first ${{shop::configure_proxy(h, tree, settings)}}`);
