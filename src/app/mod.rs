@@ -1,0 +1,7 @@
+pub mod cli;
+pub mod completion;
+pub mod doc;
+pub mod journal;
+pub mod list;
+pub mod repl;
+pub mod run;

@@ -1,0 +1,14 @@
+pub mod abort;
+pub mod api;
+pub mod config;
+pub mod context;
+pub mod descriptors;
+pub mod journal;
+pub mod options;
+pub mod output;
+pub mod planned;
+pub mod prompt;
+pub mod quote;
+pub mod redact;
+pub mod runtime;
+pub mod stdout;

@@ -1,0 +1,284 @@
+//! Everything opsh writes. With `--output json`, stdout carries only JSON
+//! documents; script prints and streamed command output go to stderr.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use rhai::Dynamic;
+
+use crate::app::cli::OutputFormat;
+
+pub struct Output {
+    format: OutputFormat,
+    // Lines from parallel hosts must not interleave mid-line.
+    lock: Mutex<()>,
+    /// A progress line on the terminal (a running group), kept below the
+    /// output lines.
+    progress: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Output {
+    pub fn new(format: OutputFormat) -> Self {
+        Self {
+            format,
+            lock: Mutex::new(()),
+            progress: Mutex::new(None),
+        }
+    }
+
+    /// Never show `value` again: see `redact`.
+    pub fn add_secret(&self, value: &str) {
+        crate::core::redact::add(value);
+    }
+
+    /// `text` with every known secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        crate::core::redact::redact(text)
+    }
+
+    pub fn set_progress(&self, bar: Option<indicatif::ProgressBar>) {
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = bar;
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    fn write(&self, to_stderr: bool, text: &str) {
+        self.write_redacted(to_stderr, &self.redact(text));
+    }
+
+    /// Write `text` that secrets were already taken out of.
+    fn write_redacted(&self, to_stderr: bool, text: &str) {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed pipe (e.g. `| head`) must not kill the runbook mid-action.
+        let emit = || {
+            if to_stderr {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            } else {
+                crate::core::stdout::write(&format!("{text}\n"));
+            }
+        };
+        let bar = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(emit),
+            None => emit(),
+        }
+    }
+
+    /// Text a script prints: data in text mode, commentary in JSON mode.
+    pub fn print(&self, text: &str) {
+        self.write(self.format == OutputFormat::Json, text);
+    }
+
+    pub fn info(&self, text: &str) {
+        self.write(true, &format!("▸ {text}"));
+    }
+
+    pub fn warn(&self, text: &str) {
+        self.write(true, &format!("warning: {text}"));
+    }
+
+    /// A step of a dry run's plan, shown as it is planned.
+    pub fn plan_line(&self, text: &str) {
+        self.write(true, &format!("plan {text}"));
+    }
+
+    /// One line of a running command's output, prefixed with where it runs.
+    pub fn stream(&self, origin: &str, line: &str, is_stderr: bool) {
+        let to_stderr = is_stderr || self.format == OutputFormat::Json;
+        self.write(to_stderr, &format!("{origin} | {line}"));
+    }
+
+    /// A final result (the return value of `opsh run FILE FUNCTION`).
+    pub fn value(&self, value: &Dynamic) {
+        match self.format {
+            OutputFormat::Json => self.json(&to_json(value)),
+            OutputFormat::Text => {
+                if let Some(text) = render_text(value) {
+                    self.write(false, &text);
+                }
+            }
+        }
+    }
+
+    /// A JSON document for stdout (listings, check results). Secrets are
+    /// taken out of the values, before escaping would disguise them; the
+    /// document stays valid JSON.
+    pub fn json(&self, value: &serde_json::Value) {
+        let value = crate::core::redact::redact_json(value);
+        self.write_redacted(
+            false,
+            &serde_json::to_string_pretty(&value).unwrap_or_default(),
+        );
+    }
+}
+
+/// opsh's own value types (Result, Instance, Volume...): JSON by their
+/// fields, and a table row each when a list of them is shown.
+pub trait Record: serde::Serialize + Clone + Send + Sync + 'static {
+    /// Column names with this record's values, for tables.
+    fn row(&self) -> Vec<(&'static str, String)>;
+}
+
+type RecordView = (serde_json::Value, Vec<(&'static str, String)>);
+
+fn view<T: Record>(value: &Dynamic) -> Option<RecordView> {
+    let record = value.read_lock::<T>()?;
+    Some((
+        serde_json::to_value(&*record).unwrap_or_default(),
+        record.row(),
+    ))
+}
+
+/// Every Record type; a new type adds its line here.
+const RECORDS: &[fn(&Dynamic) -> Option<RecordView>] = &[
+    view::<crate::command::CmdResult>,
+    view::<crate::ssh::Host>,
+    view::<crate::aws::ec2::types::Instance>,
+    view::<crate::aws::ec2::types::Image>,
+    view::<crate::aws::ec2::types::SecurityGroup>,
+    view::<crate::aws::ec2::types::Address>,
+    view::<crate::aws::ec2::types::Volume>,
+    view::<crate::aws::ec2::types::Snapshot>,
+    view::<crate::aws::ec2::types::KeyPair>,
+];
+
+fn record(value: &Dynamic) -> Option<RecordView> {
+    RECORDS.iter().find_map(|view| view(value))
+}
+
+/// Records of one kind as a table, when every item of `items` is one.
+fn table(items: &[Dynamic]) -> Option<String> {
+    let rows: Vec<Vec<(&'static str, String)>> = items
+        .iter()
+        .map(|item| record(item).map(|(_, row)| row))
+        .collect::<Option<_>>()?;
+    let header: Vec<&str> = rows.first()?.iter().map(|(name, _)| *name).collect();
+    if rows
+        .iter()
+        .any(|row| row.iter().map(|(n, _)| *n).ne(header.iter().copied()))
+    {
+        return None;
+    }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .set_header(header);
+    // A cell wraps its text over several lines, which would split a secret.
+    for row in rows {
+        table.add_row(
+            row.into_iter()
+                .map(|(_, value)| crate::core::redact::redact(&value)),
+        );
+    }
+    Some(table.to_string())
+}
+
+/// How a value reads in text mode, secrets hidden: strings as they are,
+/// `()` not at all, lists of records as tables, anything else structured as
+/// indented JSON.
+pub fn render_text(value: &Dynamic) -> Option<String> {
+    unredacted_text(value).map(|text| crate::core::redact::redact(&text))
+}
+
+fn unredacted_text(value: &Dynamic) -> Option<String> {
+    if value.is_unit() {
+        return None;
+    }
+    if value.is_string() {
+        return Some(value.to_string());
+    }
+    if let Some(result) = value.read_lock::<crate::command::CmdResult>() {
+        return Some(result.to_string());
+    }
+    if let Some(table) = value
+        .read_lock::<rhai::Array>()
+        .and_then(|items| table(&items))
+    {
+        return Some(table);
+    }
+    match to_json(value) {
+        json @ (serde_json::Value::Array(_) | serde_json::Value::Object(_)) => {
+            serde_json::to_string_pretty(&crate::core::redact::redact_json(&json)).ok()
+        }
+        _ => Some(value.to_string()),
+    }
+}
+
+/// Any script value as JSON; opsh's own types by their fields.
+pub fn to_json(value: &Dynamic) -> serde_json::Value {
+    use serde_json::Value;
+    if value.is_unit() {
+        return Value::Null;
+    }
+    if let Ok(b) = value.as_bool() {
+        return Value::Bool(b);
+    }
+    if let Ok(i) = value.as_int() {
+        return Value::from(i);
+    }
+    if let Ok(f) = value.as_float() {
+        return serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number);
+    }
+    if value.is_string() {
+        return Value::String(value.to_string());
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return Value::Array(array.iter().map(to_json).collect());
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.to_string(), to_json(v)))
+                .collect(),
+        );
+    }
+    if let Some(blob) = value.read_lock::<rhai::Blob>() {
+        return Value::Array(blob.iter().map(|b| Value::from(*b)).collect());
+    }
+    if let Some((json, _)) = record(value) {
+        return json;
+    }
+    Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_and_arrays_become_json() {
+        let mut map = rhai::Map::new();
+        map.insert("n".into(), Dynamic::from(3_i64));
+        map.insert(
+            "list".into(),
+            Dynamic::from(vec![Dynamic::from("a"), Dynamic::TRUE]),
+        );
+        let json = to_json(&Dynamic::from(map));
+        assert_eq!(json, serde_json::json!({"n": 3, "list": ["a", true]}));
+    }
+
+    #[test]
+    fn structures_are_rendered_with_secrets_hidden() {
+        let secret = "out\"put\\unit\nrendered-line";
+        crate::core::redact::add(secret);
+        let mut map = rhai::Map::new();
+        map.insert(secret.into(), Dynamic::from(vec![Dynamic::from(secret)]));
+        let value = Dynamic::from(map);
+        let text = render_text(&value).unwrap_or_default();
+        assert_eq!(text, "{\n  \"***\": [\n    \"***\"\n  ]\n}");
+        let json = crate::core::redact::redact_json(&to_json(&value));
+        assert_eq!(json, serde_json::json!({ "***": ["***"] }));
+    }
+
+    #[test]
+    fn unit_renders_nothing() {
+        assert_eq!(render_text(&Dynamic::UNIT), None);
+        assert_eq!(render_text(&Dynamic::from("hi")).as_deref(), Some("hi"));
+    }
+}
