@@ -13,11 +13,10 @@ use clap::{CommandFactory, Parser};
 
 use crate::app::cli::{self, Cli, Command};
 use crate::app::{doc, journal, list, repl, run};
-use crate::core::config::Settings;
 use crate::core::context::Context;
-use crate::core::{descriptors, redact, runtime, stdout};
+use crate::core::{descriptors, exit, redact, runtime, stdout};
 use crate::script::engine::Session;
-use crate::script::error::{Error, exit};
+use crate::script::error::Error;
 
 /// Run opsh with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -63,7 +62,7 @@ pub fn main() -> i32 {
     };
     // Remote commands cut short by Ctrl-C are ended and masters closed
     // before the exit code is known to the shell.
-    session.ctx.ssh.shutdown(&session.ctx.runtime);
+    session.ctx.shutdown();
     match result {
         Ok(()) => output_outcome(exit::OK),
         Err(err) => {
@@ -87,7 +86,7 @@ fn output_outcome(code: i32) -> i32 {
 
 fn start(cli: &Cli) -> Result<Session, Error> {
     descriptors::raise_limit();
-    let settings = Settings::from_args(&cli.common)?;
+    let settings = crate::app::config::settings(&cli.common)?;
     if let Some(path) = &settings.config_file {
         tracing::info!("settings from {}", path.display());
     }

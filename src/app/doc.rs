@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::app::cli::OutputFormat;
 use crate::app::list::doc_text;
+use crate::core::output::OutputFormat;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
 use crate::script::error::{Error, Result};

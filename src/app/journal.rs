@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::app::cli::OutputFormat;
 use crate::core::journal::{Line, Outcome, RunHeader, Step, journal_dir};
+use crate::core::output::OutputFormat;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
 use crate::script::error::{Error, Result};

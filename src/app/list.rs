@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::app::cli::OutputFormat;
+use crate::core::output::OutputFormat;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
 use crate::script::error::Result;

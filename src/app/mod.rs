@@ -1,5 +1,6 @@
 pub mod cli;
 pub mod completion;
+pub mod config;
 pub mod doc;
 pub mod journal;
 pub mod list;

@@ -13,7 +13,6 @@ use rustyline::Editor;
 use rustyline::error::ReadlineError;
 
 use crate::app::completion::{META_COMMANDS, ReplHelper, ScopeView};
-use crate::core::output::render_text;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
 use crate::script::error::{Error, Result};
@@ -157,7 +156,7 @@ fn piped(session: &Session, state: &mut State, input: &str) -> Result<()> {
             Step::Incomplete => continue,
             Step::Done(result) => {
                 pending.clear();
-                if let Some(text) = render_text(&result?) {
+                if let Some(text) = session.ctx.output.render_text(&result?) {
                     session.ctx.output.print(&text);
                 }
             }
@@ -238,7 +237,7 @@ fn interactive(session: &Session, state: &mut State) -> Result<()> {
 fn show(session: &Session, result: Result<Dynamic>) {
     match result {
         Ok(value) => {
-            if let Some(text) = render_text(&value) {
+            if let Some(text) = session.ctx.output.render_text(&value) {
                 outln!("{text}");
             }
         }
@@ -301,7 +300,11 @@ fn meta(session: &Session, state: &mut State, line: &str) -> Meta {
         ":load" => state.load(session, Path::new(arg)),
         ":vars" => {
             for (name, constant, value) in state.scope.iter() {
-                let shown = render_text(&value).unwrap_or_else(|| "()".into());
+                let shown = session
+                    .ctx
+                    .output
+                    .render_text(&value)
+                    .unwrap_or_else(|| "()".into());
                 let shown = shown.lines().next().unwrap_or_default();
                 let kind = if constant { "const" } else { "let" };
                 outln!("{kind} {name}: {} = {shown}", value.type_name());

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rhai::{AST, CallFnOptions, Dynamic, Scope};
 
-use crate::app::cli::OutputFormat;
+use crate::core::output::OutputFormat;
 use crate::script::check;
 use crate::script::engine::Session;
 use crate::script::error::{Error, Result};
@@ -84,7 +84,7 @@ fn show_plan(session: &Session, result: Option<&Dynamic>) {
     if output.format() == OutputFormat::Json {
         output.json(&serde_json::json!({
             "plan": plan,
-            "result": result.map(crate::core::output::to_json),
+            "result": result.map(|value| output.to_json(value)),
         }));
         return;
     }

@@ -7,7 +7,7 @@ pub mod ec2;
 pub mod s3;
 
 use std::error::Error as StdError;
-use std::sync::OnceLock;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::imds::client::error::ImdsError;
@@ -19,9 +19,10 @@ use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use rhai::EvalAltResult;
 
-use crate::core::config::AwsSettings;
 use crate::core::context::Context;
 use crate::core::options::{RhaiResult, runtime_error};
+use crate::core::services::Service;
+use crate::core::settings::AwsSettings;
 
 /// The SDK's standard retry mode makes three attempts unless told otherwise.
 const DEFAULT_ATTEMPTS: u32 = 3;
@@ -45,19 +46,12 @@ pub struct Aws {
     attempts: u32,
 }
 
-/// Configured once per process, on first use.
-static AWS: OnceLock<Aws> = OnceLock::new();
+impl Service for Aws {}
 
-impl Context {
-    /// The AWS clients, configured on first use so runbooks that never touch
-    /// AWS never read credentials.
-    pub fn aws(&self) -> RhaiResult<&Aws> {
-        if let Some(aws) = AWS.get() {
-            return Ok(aws);
-        }
-        let aws = self.runtime.block_on(async { load(self).await })??;
-        Ok(AWS.get_or_init(|| aws))
-    }
+/// The AWS clients of this run, configured on first use so runbooks that
+/// never touch AWS never read credentials.
+pub fn clients(ctx: &Context) -> RhaiResult<Arc<Aws>> {
+    ctx.service(|ctx| ctx.runtime.block_on(async { load(ctx).await })?)
 }
 
 impl Aws {
@@ -73,6 +67,15 @@ impl Aws {
                 .operation_attempt_timeout(self.attempt_timeout(Some(bytes)))
                 .build(),
         )
+    }
+
+    /// Where `call` is sent, for errors that cannot reach it.
+    fn endpoint(&self, call: &str) -> &str {
+        if call.starts_with("s3::") {
+            &self.s3_endpoint
+        } else {
+            &self.ec2_endpoint
+        }
     }
 
     /// How long one attempt of a call may take: `timeout`, and for a call
@@ -215,34 +218,34 @@ pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
 pub fn call_error<E>(
     call: &str,
     resource: &str,
-    region: &str,
+    aws: &Aws,
     err: SdkError<E, HttpResponse>,
 ) -> Box<EvalAltResult>
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    failed_call(call, resource, region, err, None)
+    failed_call(call, resource, aws, err, None)
 }
 
 /// call_error for a call configured with `Aws::transfer_timeouts(bytes)`.
 pub fn transfer_error<E>(
     call: &str,
     resource: &str,
-    region: &str,
+    aws: &Aws,
     err: SdkError<E, HttpResponse>,
     bytes: u64,
 ) -> Box<EvalAltResult>
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    failed_call(call, resource, region, err, Some(bytes))
+    failed_call(call, resource, aws, err, Some(bytes))
 }
 
 /// A failed call that moved `moved` bytes of object data, if any.
 fn failed_call<E>(
     call: &str,
     resource: &str,
-    region: &str,
+    aws: &Aws,
     err: SdkError<E, HttpResponse>,
     moved: Option<u64>,
 ) -> Box<EvalAltResult>
@@ -259,20 +262,20 @@ where
         SdkError::ServiceError(service) => match (service.err().code(), service.err().message()) {
             (Some(code), message) => (
                 format!("{code}: {}", message.unwrap_or_default()),
-                service_hint(code, call, region),
+                service_hint(code, call, &aws.region),
             ),
             // A HEAD request's error, or a proxy's answer, has no body to read.
             (None, message) => (
                 format!(
                     "HTTP {} from {} without an AWS error code{}",
                     service.raw().status().as_u16(),
-                    endpoint(call),
+                    aws.endpoint(call),
                     message.map(|m| format!(": {m}")).unwrap_or_default()
                 ),
                 None,
             ),
         },
-        other => delivery_failure(call, other, moved),
+        other => delivery_failure(call, other, aws, moved),
     };
     let mut message = format!("{call}{target} failed: {detail}");
     if let Some(hint) = hint {
@@ -287,6 +290,7 @@ where
 fn delivery_failure<E>(
     call: &str,
     err: &SdkError<E, HttpResponse>,
+    aws: &Aws,
     moved: Option<u64>,
 ) -> (String, Option<String>)
 where
@@ -295,12 +299,11 @@ where
     if let Some(problem) = credentials_problem(err) {
         return (problem, Some(CREDENTIALS_HELP.into()));
     }
-    let aws = AWS.get();
-    let endpoint = endpoint(call);
+    let endpoint = aws.endpoint(call);
     let check = "check the network, --endpoint-url / AWS_ENDPOINT_URL and --region";
-    match (err, aws) {
-        (SdkError::TimeoutError(_), Some(aws)) => no_answer(endpoint, aws, moved, check),
-        (SdkError::DispatchFailure(failure), Some(aws)) if failure.is_timeout() => (
+    match err {
+        SdkError::TimeoutError(_) => no_answer(endpoint, aws, moved, check),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => (
             format!(
                 "could not connect to {endpoint} within {} s",
                 aws.connect_timeout.as_secs_f64()
@@ -309,11 +312,11 @@ where
                 "{check}; `connect_timeout` under [aws] in opsh.toml sets how long to wait"
             )),
         ),
-        (SdkError::DispatchFailure(_), _) => (
+        SdkError::DispatchFailure(_) => (
             format!("could not reach {endpoint}: {}", error_chain(err)),
             Some(check.into()),
         ),
-        (SdkError::ResponseError(_), _) => (
+        SdkError::ResponseError(_) => (
             format!(
                 "{endpoint} answered with something that is not an AWS response: {}",
                 error_chain(err)
@@ -341,8 +344,8 @@ fn no_answer(
             format!(
                 "{limit} s (the attempt timeout of {} s, plus 1 s per {} of its {} of object data)",
                 aws.timeout.as_secs_f64(),
-                crate::command::size(MIN_TRANSFER_BYTES_PER_SEC),
-                crate::command::size(bytes)
+                crate::core::output::size(MIN_TRANSFER_BYTES_PER_SEC),
+                crate::core::output::size(bytes)
             ),
             "the attempt timeout the transfer time is added to",
         ),
@@ -360,15 +363,6 @@ fn no_answer(
 }
 
 /// The endpoint `call` (named `ec2::...` or `s3::...`) was sent to.
-fn endpoint(call: &str) -> &'static str {
-    AWS.get().map_or("the AWS endpoint", |aws| {
-        if call.starts_with("s3::") {
-            &aws.s3_endpoint
-        } else {
-            &aws.ec2_endpoint
-        }
-    })
-}
 
 /// Why no credentials could be had, when that is what failed the call.
 fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<String> {

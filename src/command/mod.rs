@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use rhai::ImmutableString;
 use serde::Serialize;
 
-use crate::core::output::Output;
+use crate::core::context::Context;
+use crate::core::output::{Output, size};
 use stream::Captured;
 
 /// The most of each stream (stdout, stderr) a Result keeps: what is beyond
@@ -42,6 +43,12 @@ pub fn capture_limit(hosts: usize) -> usize {
 /// The local file `stdout_to` names for the command on `host`.
 pub fn stdout_path(template: &str, host: &str) -> PathBuf {
     PathBuf::from(template.replace(HOST_PLACEHOLDER, host))
+}
+
+/// The Result type, shared by local and remote commands.
+pub fn register(engine: &mut rhai::Engine, ctx: &std::sync::Arc<Context>) {
+    CmdResult::register_type(engine);
+    ctx.output.add_record::<CmdResult>();
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,7 +130,7 @@ impl CmdResult {
         message
     }
 
-    pub fn register(engine: &mut rhai::Engine) {
+    fn register_type(engine: &mut rhai::Engine) {
         engine
             .register_type_with_name::<Self>("Result")
             .register_get("host", |r: &mut Self| r.host.clone())
@@ -139,6 +146,11 @@ impl CmdResult {
 }
 
 impl crate::core::output::Record for CmdResult {
+    /// A Result reads as its output, not as its fields.
+    fn text(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+
     fn row(&self) -> Vec<(&'static str, String)> {
         vec![
             ("host", self.host.clone()),
@@ -198,20 +210,6 @@ fn cut_warning(host: &str, command: &str, stream: &str, captured: &Captured) -> 
     )
 }
 
-/// A byte count for people: "16 MiB", "143.1 MiB", "512 KiB", "9 bytes".
-pub fn size(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    const MIB: u64 = 1024 * 1024;
-    // Precision lost in the float is below what one decimal shows.
-    let (value, unit) = match bytes {
-        b if b >= MIB => (b as f64 / MIB as f64, "MiB"),
-        b if b >= KIB => (b as f64 / KIB as f64, "KiB"),
-        b => return format!("{b} bytes"),
-    };
-    let text = format!("{value:.1}");
-    format!("{} {unit}", text.strip_suffix(".0").unwrap_or(&text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,14 +225,6 @@ mod tests {
             "{msg}"
         );
         assert!(!r.ok);
-    }
-
-    #[test]
-    fn sizes_read_like_people_write_them() {
-        assert_eq!(size(CAPTURE_LIMIT as u64), "16 MiB");
-        assert_eq!(size(150_000_000), "143.1 MiB");
-        assert_eq!(size(64 * 1024), "64 KiB");
-        assert_eq!(size(9), "9 bytes");
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! What every built-in function can see: the settings of this run, the async
-//! runtime, the output and whether a person is at a terminal.
+//! runtime, the output, the journal, the dry run's plan, whether a person is
+//! at a terminal, and what the domains keep for the run (their services,
+//! their machine types).
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 
-use crate::core::config::Settings;
-use crate::core::journal::Journal;
+use serde_json::Value;
+
+use crate::core::journal::{Act, Journal};
+use crate::core::machine::Machines;
+use crate::core::options::RhaiResult;
 use crate::core::output::Output;
+use crate::core::planned::World;
 use crate::core::runtime::Runtime;
+use crate::core::services::{Service, Services};
+use crate::core::settings::Settings;
 
 pub struct Context {
     pub settings: Settings,
@@ -18,23 +26,24 @@ pub struct Context {
     /// Someone can answer prompts: stdin and stderr are terminals.
     pub terminal: bool,
     /// What a dry run has planned so far, for its reads (empty otherwise).
-    pub planned: crate::core::planned::World,
-    /// SSH connections shared by the whole run.
-    pub ssh: crate::ssh::session::Pool,
+    pub planned: World,
+    /// The script types that are machines one can connect to.
+    pub machines: Machines,
+    services: Services,
     used_vars: Mutex<BTreeSet<String>>,
 }
 
 impl Context {
     pub fn new(settings: Settings, runtime: Arc<Runtime>) -> Arc<Self> {
-        let output = Output::new(settings.output);
         Arc::new(Self {
             terminal: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
-            ssh: crate::ssh::session::Pool::new(&settings.ssh),
-            journal: Journal::new(settings.journal),
-            planned: crate::core::planned::World::default(),
+            journal: Journal::new(settings.journal, settings.dry_run),
+            output: Output::new(settings.output),
+            planned: World::default(),
+            machines: Machines::default(),
+            services: Services::default(),
             settings,
             runtime,
-            output,
             used_vars: Mutex::new(BTreeSet::new()),
         })
     }
@@ -60,5 +69,36 @@ impl Context {
             .filter(|k| !used.contains(*k))
             .cloned()
             .collect()
+    }
+
+    /// Begin a mutating action: journaled as started before the caller
+    /// does it, or, when the journal cannot be written, an error that stops
+    /// the runbook (uncatchable) so it is never done unrecorded. In a dry run
+    /// it becomes the next step of the plan (shown live) and the caller must
+    /// not perform it: check `Act::dry_run`.
+    pub fn act(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
+        self.journal.step(&self.output, action, target, args, false)
+    }
+
+    /// Begin a command that changes nothing: journaled as `act` in a real
+    /// run, but not synced to disk; in a dry run it is shown in the plan as a read and still done
+    /// (`Act::dry_run` is false), since its output feeds the runbook.
+    pub fn read(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
+        self.journal.step(&self.output, action, target, args, true)
+    }
+
+    /// This run's `T` (a domain's clients or connections), built by `build`
+    /// on first use.
+    pub fn service<T: Service, E>(
+        &self,
+        build: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        self.services.get(|| build(self))
+    }
+
+    /// The run is over: every service closes what it still holds open
+    /// (remote commands cut short by Ctrl-C are ended, masters closed).
+    pub fn shutdown(&self) {
+        self.services.shutdown(&self.runtime);
     }
 }

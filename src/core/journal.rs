@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::core::abort::Abort;
-use crate::core::context::Context;
 use crate::core::options::RhaiResult;
+use crate::core::output::Output;
 use crate::core::redact::{redact, redact_json};
 
 /// The first line of a journal file.
@@ -108,10 +108,14 @@ struct State {
 pub struct Journal {
     /// False with `--no-journal`.
     enabled: bool,
+    /// A dry run plans its actions instead of journaling them.
+    dry_run: bool,
     dir: Option<PathBuf>,
     state: Mutex<State>,
 }
 
+/// The current time in UTC, RFC 3339 (`2024-05-01T12:00:00Z`), as every
+/// record of a run writes it.
 pub fn now() -> String {
     aws_smithy_types::DateTime::from(SystemTime::now())
         .fmt(aws_smithy_types::date_time::Format::DateTime)
@@ -129,9 +133,10 @@ pub fn journal_dir() -> Option<PathBuf> {
 }
 
 impl Journal {
-    pub fn new(enabled: bool) -> Self {
+    pub fn new(enabled: bool, dry_run: bool) -> Self {
         Self {
             enabled,
+            dry_run,
             dir: journal_dir(),
             state: Mutex::default(),
         }
@@ -300,7 +305,8 @@ fn write_line(file: &mut OpenFile, text: &str, sync: bool) -> Result<(), String>
 /// An action under way. Finish it with `done` or `failed`; dropped
 /// unfinished (an error path, Ctrl-C) it is journaled as not completed.
 pub struct Act<'a> {
-    ctx: &'a Context,
+    journal: &'a Journal,
+    output: &'a Output,
     n: usize,
     action: String,
     target: String,
@@ -310,54 +316,43 @@ pub struct Act<'a> {
     skipped: bool,
 }
 
-impl Context {
-    /// Begin a mutating action: journaled as started before the caller
-    /// does it, or, when the journal cannot be written, an error that stops
-    /// the runbook (uncatchable) so it is never done unrecorded. In a dry run
-    /// it becomes the next step of the plan (shown live) and the caller must
-    /// not perform it: check `Act::dry_run`.
-    pub fn act(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
-        self.begin_step(action, target, args, false)
-    }
-
-    /// Begin a command that changes nothing: journaled as `act` in a real
-    /// run, but not synced to disk; in a dry run it is shown in the plan as a read and still done
-    /// (`Act::dry_run` is false), since its output feeds the runbook.
-    pub fn read(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
-        self.begin_step(action, target, args, true)
-    }
-
-    fn begin_step(
-        &self,
+impl Journal {
+    /// The next action of the run, begun: journaled as started before the
+    /// caller does it (see `Context::act` and `Context::read`). In a dry run
+    /// it becomes the next step of the plan, shown live on `output`.
+    pub fn step<'a>(
+        &'a self,
+        output: &'a Output,
         action: &str,
         target: &str,
         args: Value,
         read: bool,
-    ) -> RhaiResult<Act<'_>> {
+    ) -> RhaiResult<Act<'a>> {
         let step = Step {
-            n: self.journal.next_number(),
+            n: self.next_number(),
             action: action.to_string(),
             target: redact(target),
             args: redact_json(&args),
             at: now(),
             read,
         };
-        if self.settings.dry_run {
-            self.output.plan_line(&step.describe());
+        if self.dry_run {
+            output.plan_line(&step.describe());
         } else {
-            self.journal.begin(&step)?;
+            self.begin(&step)?;
         }
         let act = Act {
-            ctx: self,
+            journal: self,
+            output,
             n: step.n,
             action: step.action.clone(),
             target: step.target.clone(),
             started: Instant::now(),
-            finished: self.settings.dry_run,
-            skipped: self.settings.dry_run && !read,
+            finished: self.dry_run,
+            skipped: self.dry_run && !read,
         };
-        if self.settings.dry_run {
-            self.journal.lock().plan.push(step);
+        if self.dry_run {
+            self.lock().plan.push(step);
         }
         Ok(act)
     }
@@ -392,8 +387,8 @@ impl Act<'_> {
             at: now(),
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
-        if let Err(reason) = self.ctx.journal.end(outcome) {
-            self.ctx.output.warn(&format!(
+        if let Err(reason) = self.journal.end(outcome) {
+            self.output.warn(&format!(
                 "{reason}: action {} ({} {}) was done, but its outcome is not on record; \
                  the run stops before its next action",
                 self.n, self.action, self.target
@@ -437,6 +432,7 @@ mod tests {
     fn a_broken_journal_stops_every_later_action() {
         let journal = Journal {
             enabled: true,
+            dry_run: false,
             dir: Some(PathBuf::from("/proc/opsh-no-such-dir/journal")),
             state: Mutex::default(),
         };

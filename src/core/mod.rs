@@ -1,9 +1,10 @@
 pub mod abort;
 pub mod api;
-pub mod config;
 pub mod context;
 pub mod descriptors;
+pub mod exit;
 pub mod journal;
+pub mod machine;
 pub mod options;
 pub mod output;
 pub mod planned;
@@ -11,4 +12,6 @@ pub mod prompt;
 pub mod quote;
 pub mod redact;
 pub mod runtime;
+pub mod services;
+pub mod settings;
 pub mod stdout;

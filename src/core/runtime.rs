@@ -52,7 +52,7 @@ impl Runtime {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if count.fetch_add(1, Ordering::SeqCst) > 0 {
                     eprintln!("\ninterrupted again: exiting now");
-                    std::process::exit(crate::script::error::exit::INTERRUPTED);
+                    std::process::exit(crate::core::exit::INTERRUPTED);
                 }
                 eprintln!("\ninterrupted: stopping (press Ctrl-C again to exit at once)");
                 let _ = tx.send(true);

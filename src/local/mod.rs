@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use rhai::{Map, Module};
+use rhai::{Engine, Map, Module};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -19,7 +19,12 @@ const OPTIONS: &[&str] = COMMAND_OPTIONS;
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
 const TIMED_OUT: i64 = 124;
 
-pub fn module(ctx: &std::sync::Arc<Context>) -> Module {
+/// `local::`.
+pub fn register(engine: &mut Engine, ctx: &std::sync::Arc<Context>) {
+    engine.register_static_module("local", module(ctx).into());
+}
+
+fn module(ctx: &std::sync::Arc<Context>) -> Module {
     let mut module = Module::new();
     let doc = "Run `cmd` with `sh -c` on this machine; output streams live, prefixed `local |`.\n\
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds),\n\

@@ -18,6 +18,18 @@ use crate::script::error::{Diagnostic, Error, Location, Result};
 use crate::script::sources::Sources;
 use crate::script::stdlib;
 
+/// Everything a runbook can call, one module a line: each adds its
+/// functions, types, records and machine types. A new module (say `elb::`)
+/// is a folder with a `register` and a line here.
+const MODULES: &[fn(&mut Engine, &Arc<Context>)] = &[
+    crate::command::register,
+    crate::global::register,
+    crate::local::register,
+    crate::aws::ec2::register,
+    crate::aws::s3::register,
+    crate::ssh::register,
+];
+
 const MAX_CALL_LEVELS: usize = 64;
 const MAX_STRING_SIZE: usize = 128 * 1024 * 1024;
 const MAX_ARRAY_SIZE: usize = 1_000_000;
@@ -90,13 +102,9 @@ impl Session {
         let interrupt = ctx.runtime.interrupt().clone();
         engine.on_progress(move |_| interrupt.is_set().then(Abort::interrupted_token));
 
-        crate::command::CmdResult::register(&mut engine);
-        crate::global::register(&mut engine, &ctx);
-        engine.register_static_module("local", crate::local::module(&ctx).into());
-        crate::aws::ec2::types::register(&mut engine);
-        engine.register_static_module("ec2", crate::aws::ec2::module(&ctx).into());
-        engine.register_static_module("s3", crate::aws::s3::module(&ctx).into());
-        crate::ssh::register(&mut engine, &ctx);
+        for register in MODULES {
+            register(&mut engine, &ctx);
+        }
 
         engine.set_module_resolver(Resolver {
             sources: sources.clone(),

@@ -8,16 +8,8 @@ use std::path::PathBuf;
 use rhai::{EvalAltResult, ParseError, Position};
 
 use crate::core::abort::Abort;
+use crate::core::exit;
 use crate::script::sources::Sources;
-
-/// Exit codes, as documented in README.md and `opsh --help`.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const DECLINED: i32 = 3;
-    pub const INTERRUPTED: i32 = 130;
-}
 
 /// A place in a script.
 #[derive(Debug, Clone, PartialEq, Eq)]

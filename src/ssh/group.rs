@@ -11,11 +11,9 @@ use crate::command::CmdResult;
 use crate::core::api::{func, func_with_options};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
+use crate::ssh::connect::{CONNECT_OPTIONS, ConnectOptions, request};
 use crate::ssh::session::{ConnectRequest, HostSpec};
-use crate::ssh::{
-    CONNECT_OPTIONS, ConnectOptions, FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task,
-    request, unreachable_result,
-};
+use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, unreachable_result};
 
 /// Hosts named in an interrupted or failed summary before "and N more".
 const NAMES_SHOWN: usize = 20;
@@ -76,7 +74,7 @@ fn create(ctx: &Context, targets: Dynamic, map: Map) -> RhaiResult<Group> {
             continue;
         }
         members.push(
-            request(item, &co)
+            request(ctx, item, &co)
                 .map_err(|e| runtime_error(format!("ssh::group: target {i}: {e}")))?,
         );
     }

@@ -20,9 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::core::config::SshSettings;
+use crate::core::context::Context;
 use crate::core::descriptors;
 use crate::core::runtime::Runtime;
+use crate::core::services::Service;
+use crate::core::settings::SshSettings;
 
 /// A master exits after this long without a session.
 const MASTER_IDLE_SECS: usize = 60;
@@ -493,9 +495,18 @@ impl Pool {
             problems.join("; ")
         ))
     }
+}
 
+/// The run's connections, opened on first use.
+pub fn pool(ctx: &Context) -> Arc<Pool> {
+    let Ok(pool) =
+        ctx.service(|ctx| Ok::<_, std::convert::Infallible>(Pool::new(&ctx.settings.ssh)));
+    pool
+}
+
+impl Service for Pool {
     /// End the remote commands still being stopped, then close every master.
-    pub fn shutdown(&self, runtime: &Runtime) {
+    fn shutdown(&self, runtime: &Runtime) {
         // Past the limit, stragglers are left to the hosts' own cleanup.
         let _ = runtime
             .cleanup(async { tokio::time::timeout(CLEANUP_LIMIT, self.reaper.wait()).await });

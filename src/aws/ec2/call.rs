@@ -4,6 +4,7 @@
 //! tag filters and polling with backoff.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -14,30 +15,34 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use rhai::{Dynamic, EvalAltResult, Map};
 use serde_json::Value;
 
-use crate::aws;
+use crate::aws::ec2::plan::TagQuery;
 use crate::aws::ec2::types::{
     Address, Image, Instance, KeyPair, SecurityGroup, Snapshot, Tags, Volume,
 };
+use crate::aws::{self, Aws};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-// Re-exported for callers outside the EC2 modules that name placeholders.
-pub use crate::core::planned::is_planned;
-use crate::core::planned::{PLANNED, Resource, TagQuery};
+use crate::core::planned::{PLANNED, Resource};
 
 pub struct Ec2<'a> {
     pub ctx: &'a Context,
-    pub client: &'a Client,
-    pub region: &'a str,
+    aws: Arc<Aws>,
 }
 
 impl<'a> Ec2<'a> {
     pub fn new(ctx: &'a Context) -> RhaiResult<Self> {
-        let aws = ctx.aws()?;
         Ok(Self {
             ctx,
-            client: &aws.ec2,
-            region: &aws.region,
+            aws: aws::clients(ctx)?,
         })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.aws.ec2
+    }
+
+    pub fn region(&self) -> &str {
+        &self.aws.region
     }
 
     /// Run an async block of EC2 calls from a (synchronous) script function.
@@ -59,7 +64,7 @@ impl<'a> Ec2<'a> {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        aws::call_error(call, resource, self.region, err)
+        aws::call_error(call, resource, &self.aws, err)
     }
 
     /// Send a call that changes something, as one action of the run: it
@@ -424,6 +429,7 @@ pub fn array<T: Clone + Send + Sync + 'static>(items: Vec<T>) -> rhai::Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::planned::is_planned;
 
     #[test]
     fn resource_arguments_resolve_objects_ids_and_arrays() {

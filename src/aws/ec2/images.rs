@@ -16,10 +16,11 @@ use crate::aws::ec2::call::{
     tag_filters, tag_query, tag_spec, tags_option,
 };
 use crate::aws::ec2::instances::fetch_instances;
+use crate::aws::ec2::plan::{TagQuery, glob};
 use crate::aws::ec2::types::{Image, Instance, KeyPair, label, now};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-use crate::core::planned::{Lookup, TagQuery, glob, is_planned};
+use crate::core::planned::{Lookup, is_planned};
 use crate::core::prompt;
 
 pub const IMAGES_OPTIONS: &[&str] = &["owners", "tags", "name"];
@@ -97,7 +98,7 @@ async fn planned_images(
     found: Vec<Image>,
 ) -> RhaiResult<Vec<Image>> {
     let ours = query.owners.iter().any(|o| o == "self");
-    let client = ec2.client;
+    let client = ec2.client();
     let fetch = |ids: Vec<String>| async move { fetch_images(client, &[], &ids, Vec::new()).await };
     ec2.planned_listing(call, found, fetch, |i| {
         ours && query.tags.matches(&i.tags)
@@ -114,7 +115,7 @@ pub fn images(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     let query = Query::new(&opts)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_images(ec2.client, &query.owners, &[], query.filters.clone())
+        let found = fetch_images(ec2.client(), &query.owners, &[], query.filters.clone())
             .await
             .map_err(|e| ec2.fail(CALL, &query.shown, e))?;
         Ok(array(planned_images(&ec2, CALL, &query, found).await?))
@@ -127,7 +128,7 @@ pub fn find_image(ctx: &Context, opts: Options) -> RhaiResult<Image> {
     query.filters.push(filter("state", ["available"]));
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_images(ec2.client, &query.owners, &[], query.filters.clone())
+        let found = fetch_images(ec2.client(), &query.owners, &[], query.filters.clone())
             .await
             .map_err(|e| ec2.fail(CALL, &query.shown, e))?;
         // An image the plan creates counts as available: the real run waits for it.
@@ -136,7 +137,7 @@ pub fn find_image(ctx: &Context, opts: Options) -> RhaiResult<Image> {
         found.into_iter().next().ok_or_else(|| {
             runtime_error(format!(
                 "{CALL}: no available image in {} matches {}\nhelp: list candidates with ec2::images(#{{ ... }}); images of others need `owners`",
-                ec2.region, query.shown
+                ec2.region(), query.shown
             ))
         })
     })
@@ -157,7 +158,7 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
         let source = match ctx.planned.lookup::<Instance>(id) {
             Lookup::Planned(i) => vec![i],
             _ if is_planned(id) => Vec::new(),
-            _ => fetch_instances(ec2.client, ids.as_slice(), Vec::new())
+            _ => fetch_instances(ec2.client(), ids.as_slice(), Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, id, e))?,
         };
@@ -178,7 +179,7 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
                 &target,
                 args,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .create_image()
                         .instance_id(id)
                         .name(&name)
@@ -208,7 +209,7 @@ pub fn create_image(ctx: &Context, instance: &Dynamic, opts: Options) -> RhaiRes
             return Ok(planned);
         };
         let image_ids = [image_id.clone()];
-        let found = retry_not_found(|| fetch_images(ec2.client, &[], &image_ids, Vec::new()))
+        let found = retry_not_found(|| fetch_images(ec2.client(), &[], &image_ids, Vec::new()))
             .await
             .map_err(|e| ec2.fail(CALL, &image_id, e))?;
         let image = found.into_iter().next().unwrap_or(Image {
@@ -247,7 +248,13 @@ pub fn import_key_pair(ctx: &Context, name: &str, public_key: &str) -> RhaiResul
     let material = public_key_text(CALL, public_key)?;
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        match ec2.client.describe_key_pairs().key_names(name).send().await {
+        match ec2
+            .client()
+            .describe_key_pairs()
+            .key_names(name)
+            .send()
+            .await
+        {
             Ok(out) => {
                 if let Some(existing) = out.key_pairs().first() {
                     ctx.output.info(&format!(
@@ -265,7 +272,7 @@ pub fn import_key_pair(ctx: &Context, name: &str, public_key: &str) -> RhaiResul
                 name,
                 Value::Null,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .import_key_pair()
                         .key_name(name)
                         .public_key_material(Blob::new(material.as_bytes()))
@@ -302,7 +309,7 @@ pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
         Vec::new()
     } else {
         ec2.run(async {
-            fetch_images(ec2.client, &[], &real, Vec::new())
+            fetch_images(ec2.client(), &[], &real, Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
         })?
@@ -327,7 +334,13 @@ pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                     CALL,
                     name,
                     Value::Null,
-                    |d| ec2.client.deregister_image().image_id(id).dry_run(d).send(),
+                    |d| {
+                        ec2.client()
+                            .deregister_image()
+                            .image_id(id)
+                            .dry_run(d)
+                            .send()
+                    },
                     |_| outcome("removed", "image", std::slice::from_ref(id)),
                 )
                 .await?;
@@ -352,7 +365,7 @@ pub fn delete_key_pair(ctx: &Context, name: &str) -> RhaiResult<()> {
                 name,
                 Value::Null,
                 |d| {
-                    let request = ec2.client.delete_key_pair().dry_run(d);
+                    let request = ec2.client().delete_key_pair().dry_run(d);
                     // The journal records key pairs by name; ids work too.
                     if name.starts_with("key-") {
                         request.key_pair_id(name).send()
@@ -375,7 +388,7 @@ pub fn key_pairs(ctx: &Context) -> RhaiResult<Array> {
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let out = ec2
-            .client
+            .client()
             .describe_key_pairs()
             .send()
             .await

@@ -22,10 +22,11 @@ use crate::aws::ec2::call::{
     retry_not_found, shaped, tag_filters, tag_list, tag_query, tag_spec, tags_from_map,
     tags_option,
 };
+use crate::aws::ec2::plan::settles;
 use crate::aws::ec2::types::{Instance, Tags, label, labelled, now};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-use crate::core::planned::{Lookup, is_planned, settles};
+use crate::core::planned::{Lookup, is_planned};
 use crate::core::prompt;
 
 pub const LAUNCH_OPTIONS: &[&str] = &[
@@ -100,7 +101,7 @@ async fn current(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<In
         }
     }
     if !ask.is_empty() {
-        let found = fetch_instances(ec2.client, &ask, Vec::new())
+        let found = fetch_instances(ec2.client(), &ask, Vec::new())
             .await
             .map_err(|e| ec2.fail(call, &ask.join(", "), e))?;
         known.extend(found.into_iter().filter_map(|i| world.patch(i)));
@@ -141,13 +142,13 @@ pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
         let found = if ids.is_empty() || !real.is_empty() {
-            fetch_instances(ec2.client, &real, filters)
+            fetch_instances(ec2.client(), &real, filters)
                 .await
                 .map_err(|e| ec2.fail(CALL, &ids.join(", "), e))?
         } else {
             Vec::new()
         };
-        let client = ec2.client;
+        let client = ec2.client();
         let fetch =
             |ids: Vec<String>| async move { fetch_instances(client, &ids, Vec::new()).await };
         let listed = ec2.planned_listing(CALL, found, fetch, wanted).await?;
@@ -172,13 +173,13 @@ pub fn instance(ctx: &Context, x: &Dynamic) -> RhaiResult<Instance> {
     let ec2 = Ec2::new(ctx)?;
     let ids = std::slice::from_ref(id);
     ec2.run(async {
-        match fetch_instances(ec2.client, ids, Vec::new()).await {
+        match fetch_instances(ec2.client(), ids, Vec::new()).await {
             Ok(mut found) if !found.is_empty() => ctx
                 .planned
                 .patch(found.remove(0))
                 .ok_or_else(|| no_instance(id, "the plan")),
-            Ok(_) => Err(no_instance(id, ec2.region)),
-            Err(e) if not_yet_visible(&e) => Err(no_instance(id, ec2.region)),
+            Ok(_) => Err(no_instance(id, ec2.region())),
+            Err(e) if not_yet_visible(&e) => Err(no_instance(id, ec2.region())),
             Err(e) => Err(ec2.fail(CALL, id, e)),
         }
     })
@@ -300,7 +301,7 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     ec2.run(async {
         let mut gone = Vec::new();
         if let Some(name) = &name {
-            let found = fetch_instances(ec2.client, &[], identity_filters(name, &tags))
+            let found = fetch_instances(ec2.client(), &[], identity_filters(name, &tags))
                 .await
                 .map_err(|e| ec2.fail(CALL, name, e))?;
             // An instance this dry run already plans under the name is reused too.
@@ -353,7 +354,7 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
                 &target,
                 args.clone(),
                 |dry_run| {
-                    ec2.client
+                    ec2.client()
                         .run_instances()
                         .image_id(image)
                         .instance_type(InstanceType::from(instance_type.as_str()))
@@ -418,7 +419,7 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
             .filter_map(|i| i.instance_id().map(str::to_string))
             .collect();
         // A fresh instance may be unknown to DescribeInstances for a moment.
-        let mut launched = retry_not_found(|| fetch_instances(ec2.client, &ids, Vec::new()))
+        let mut launched = retry_not_found(|| fetch_instances(ec2.client(), &ids, Vec::new()))
             .await
             .map_err(|e| ec2.fail(CALL, &ids.join(", "), e))?;
         if launched.is_empty() {
@@ -434,7 +435,7 @@ pub fn launch(ctx: &Context, opts: Options) -> RhaiResult<Array> {
 async fn root_volume(ec2: &Ec2<'_>, image: &str, size: i32) -> RhaiResult<BlockDeviceMapping> {
     const CALL: &str = "ec2::launch";
     let out = ec2
-        .client
+        .client()
         .describe_images()
         .image_ids(image)
         .send()
@@ -447,7 +448,7 @@ async fn root_volume(ec2: &Ec2<'_>, image: &str, size: i32) -> RhaiResult<BlockD
         .ok_or_else(|| {
             runtime_error(format!(
                 "{CALL}: image {image} in {} has no root device to size",
-                ec2.region
+                ec2.region()
             ))
         })?;
     Ok(BlockDeviceMapping::builder()
@@ -508,7 +509,7 @@ pub fn change(ctx: &Context, x: &Dynamic, change: Change) -> RhaiResult<()> {
     }
     let target = names.join(", ");
     let done = ec2.run(async {
-        let c = ec2.client;
+        let c = ec2.client();
         let set = Some(ids.clone());
         let args = Value::Null;
         let done = match change {
@@ -698,7 +699,7 @@ async fn poll_states(
     let started = tokio::time::Instant::now();
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     loop {
-        let found = match fetch_instances(ec2.client, ids, Vec::new()).await {
+        let found = match fetch_instances(ec2.client(), ids, Vec::new()).await {
             Ok(found) => found,
             Err(e) if not_yet_visible(&e) && started.elapsed() < VISIBILITY_GRACE => Vec::new(),
             Err(e) => return Err(ec2.fail(CALL, &ids.join(", "), e)),
@@ -775,7 +776,7 @@ pub fn tag(ctx: &Context, x: &Dynamic, tags: &Map) -> RhaiResult<()> {
                 &ids.join(", "),
                 serde_json::json!({ "tags": tags }),
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .create_tags()
                         .set_resources(Some(ids.clone()))
                         .set_tags(Some(tag_list(&tags)))
@@ -807,7 +808,7 @@ pub fn untag(ctx: &Context, x: &Dynamic, keys: &Array) -> RhaiResult<()> {
                 &ids.join(", "),
                 serde_json::json!({ "keys": keys }),
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .delete_tags()
                         .set_resources(Some(ids.clone()))
                         .set_tags(Some(
@@ -836,7 +837,7 @@ pub fn launch_user_data(ctx: &Context, x: &Dynamic) -> RhaiResult<String> {
     let ec2 = Ec2::new(ctx)?;
     let encoded = ec2.run(async {
         let out = ec2
-            .client
+            .client()
             .describe_instance_attribute()
             .instance_id(id)
             .attribute(InstanceAttributeName::UserData)

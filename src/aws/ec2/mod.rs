@@ -1,18 +1,20 @@
 //! The `ec2::` module: every function a runbook calls, with its signature
-//! and documentation. The work is done in ec2_instances, ec2_images,
-//! ec2_network and ec2_storage; ec2_call holds what they share.
+//! and documentation. The work is done in instances, images, network and
+//! storage; call holds what they share.
 
 pub mod call;
 pub mod images;
 pub mod instances;
 pub mod network;
+pub mod plan;
+pub mod rule;
 pub mod rules;
 pub mod storage;
 pub mod types;
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Map, Module};
+use rhai::{Array, Dynamic, Engine, Map, Module};
 
 use crate::aws::ec2::images::{CREATE_IMAGE_OPTIONS, IMAGES_OPTIONS};
 use crate::aws::ec2::instances::{Change, INSTANCES_OPTIONS, LAUNCH_OPTIONS, WAIT_OPTIONS};
@@ -48,7 +50,13 @@ macro_rules! with_options {
     }};
 }
 
-pub fn module(ctx: &Arc<Context>) -> Module {
+/// `ec2::` and its types, which are records and (instances) machines.
+pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
+    types::register(engine, ctx);
+    engine.register_static_module("ec2", module(ctx).into());
+}
+
+fn module(ctx: &Arc<Context>) -> Module {
     let mut module = Module::new();
     register_instances(&mut module, ctx);
     register_images(&mut module, ctx);

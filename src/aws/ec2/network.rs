@@ -13,7 +13,8 @@ use crate::aws::ec2::call::{
     Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs, tag_filters,
     tag_query, tag_spec, tags_option,
 };
-use crate::aws::ec2::rules::{Rule, RuleSpec};
+use crate::aws::ec2::rule::Rule;
+use crate::aws::ec2::rules::RuleSpec;
 use crate::aws::ec2::types::{Address, SecurityGroup, label};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
@@ -62,13 +63,13 @@ async fn find_group(
         return Ok(planned);
     }
     let found = if name_or_id.starts_with("sg-") {
-        fetch_groups(ec2.client, &[name_or_id.to_string()], Vec::new()).await
+        fetch_groups(ec2.client(), &[name_or_id.to_string()], Vec::new()).await
     } else {
         let mut filters = vec![filter("group-name", [name_or_id])];
         if let Some(vpc) = vpc {
             filters.push(filter("vpc-id", [vpc]));
         }
-        fetch_groups(ec2.client, &[], filters).await
+        fetch_groups(ec2.client(), &[], filters).await
     };
     match found {
         Ok(mut groups) if groups.len() <= 1 => Ok(groups.pop().and_then(|g| world.patch(g))),
@@ -107,7 +108,7 @@ pub async fn group_ids(ec2: &Ec2<'_>, call: &str, groups: &[String]) -> RhaiResu
             None => {
                 return Err(runtime_error(format!(
                     "{call}: no security group named `{group}` in {}\nhelp: create it first with ec2::ensure_security_group(\"{group}\", #{{ rules: [...] }})",
-                    ec2.region
+                    ec2.region()
                 )));
             }
         }
@@ -136,7 +137,7 @@ async fn existing_group(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<Se
         .ok_or_else(|| {
             runtime_error(format!(
                 "{call}: no security group `{name_or_id}` in {}",
-                ec2.region
+                ec2.region()
             ))
         })
 }
@@ -180,7 +181,7 @@ async fn resolve_rules(
                 None => {
                     return Err(runtime_error(format!(
                         "{call}: source_group `{s}` does not exist in {}",
-                        ec2.region
+                        ec2.region()
                     )));
                 }
             },
@@ -218,7 +219,7 @@ async fn authorize_rules(
             &target,
             serde_json::json!({ "rules": rules }),
             |d| {
-                ec2.client
+                ec2.client()
                     .authorize_security_group_ingress()
                     .group_id(&group.id)
                     .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
@@ -250,7 +251,7 @@ async fn revoke_rules(
             &target,
             serde_json::json!({ "rules": rules }),
             |d| {
-                ec2.client
+                ec2.client()
                     .revoke_security_group_ingress()
                     .group_id(&group.id)
                     .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
@@ -285,7 +286,7 @@ async fn refreshed(
         ec2.ctx.planned.put(group.clone());
         return Ok(group);
     }
-    let mut found = fetch_groups(ec2.client, std::slice::from_ref(&group.id), Vec::new())
+    let mut found = fetch_groups(ec2.client(), std::slice::from_ref(&group.id), Vec::new())
         .await
         .map_err(|e| ec2.fail(call, &group.id, e))?;
     found
@@ -360,7 +361,7 @@ async fn create_group(
             name,
             serde_json::json!({ "description": description, "vpc": vpc }),
             |d| {
-                ec2.client
+                ec2.client()
                     .create_security_group()
                     .group_name(name)
                     .description(description)
@@ -397,7 +398,7 @@ async fn create_group(
     }
     // Fresh groups may not be visible at once; the VPC is filled in here.
     let found = crate::aws::ec2::call::retry_not_found(|| {
-        fetch_groups(ec2.client, std::slice::from_ref(&group.id), Vec::new())
+        fetch_groups(ec2.client(), std::slice::from_ref(&group.id), Vec::new())
     })
     .await
     .map_err(|e| ec2.fail(CALL, &group.id, e))?;
@@ -469,7 +470,7 @@ pub fn delete_security_group(ctx: &Context, sg: &Dynamic) -> RhaiResult<()> {
                 &target,
                 Value::Null,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .delete_security_group()
                         .group_id(&group.id)
                         .dry_run(d)
@@ -536,7 +537,7 @@ async fn resolve_addresses(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult
         .cloned()
         .partition(|id| id.starts_with("eipalloc-"));
     if !ask.is_empty() {
-        let real = fetch_addresses(ec2.client, allocations, ips, Vec::new())
+        let real = fetch_addresses(ec2.client(), allocations, ips, Vec::new())
             .await
             .map_err(|e| ec2.fail(call, &ask.join(", "), e))?;
         found.extend(real.into_iter().filter_map(|a| world.patch(a)));
@@ -545,7 +546,7 @@ async fn resolve_addresses(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult
         if !found.iter().any(|a| &a.allocation_id == id || &a.ip == id) {
             return Err(runtime_error(format!(
                 "{call}: no elastic IP {id} in {}",
-                ec2.region
+                ec2.region()
             )));
         }
     }
@@ -567,7 +568,7 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
                 &target,
                 serde_json::json!({ "tags": tags }),
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .allocate_address()
                         .domain(DomainType::Vpc)
                         .set_tag_specifications(
@@ -625,10 +626,10 @@ pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_addresses(ec2.client, Vec::new(), Vec::new(), filters)
+        let found = fetch_addresses(ec2.client(), Vec::new(), Vec::new(), filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let fetch = |ids| fetch_addresses(ec2.client, ids, Vec::new(), Vec::new());
+        let fetch = |ids| fetch_addresses(ec2.client(), ids, Vec::new(), Vec::new());
         let listed = ec2
             .planned_listing(CALL, found, fetch, |a| {
                 query.matches(&a.tags)
@@ -660,7 +661,7 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
                 &target,
                 serde_json::json!({ "instance": instance }),
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .associate_address()
                         .allocation_id(&address.allocation_id)
                         .instance_id(instance)
@@ -680,7 +681,7 @@ pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> R
         ctx.output
             .info(&format!("associated {target} with {instance}"));
         let mut now = fetch_addresses(
-            ec2.client,
+            ec2.client(),
             vec![address.allocation_id.clone()],
             Vec::new(),
             Vec::new(),
@@ -710,7 +711,7 @@ pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
                     &target,
                     Value::Null,
                     |d| {
-                        ec2.client
+                        ec2.client()
                             .disassociate_address()
                             .association_id(association)
                             .dry_run(d)
@@ -726,7 +727,7 @@ pub fn release_address(ctx: &Context, addr: &Dynamic) -> RhaiResult<()> {
                     &target,
                     Value::Null,
                     |d| {
-                        ec2.client
+                        ec2.client()
                             .release_address()
                             .allocation_id(&address.allocation_id)
                             .dry_run(d)

@@ -82,7 +82,7 @@ async fn wait_volume(
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     let ids = [id.to_string()];
     loop {
-        let state = match fetch_volumes(ec2.client, &ids, Vec::new()).await {
+        let state = match fetch_volumes(ec2.client(), &ids, Vec::new()).await {
             Ok(mut found) => match found.pop() {
                 Some(v) if done(&v) => return Ok(v),
                 Some(v) => v.state,
@@ -119,7 +119,7 @@ fn one(call: &str, x: &Dynamic, kind: Kind) -> RhaiResult<String> {
 /// The first availability zone of the region, for volumes given no zone.
 async fn default_zone(ec2: &Ec2<'_>, call: &str) -> RhaiResult<String> {
     let out = ec2
-        .client
+        .client()
         .describe_availability_zones()
         .filters(filter("state", ["available"]))
         .send()
@@ -134,7 +134,7 @@ async fn default_zone(ec2: &Ec2<'_>, call: &str) -> RhaiResult<String> {
     zones
         .first()
         .map(|z| z.to_string())
-        .ok_or_else(|| runtime_error(format!("{call}: no availability zone in {}", ec2.region)))
+        .ok_or_else(|| runtime_error(format!("{call}: no availability zone in {}", ec2.region())))
 }
 
 pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
@@ -174,7 +174,7 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
                 &target,
                 args,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .create_volume()
                         .availability_zone(&zone)
                         .set_size(size)
@@ -227,10 +227,10 @@ pub fn volumes(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_volumes(ec2.client, &[], filters)
+        let found = fetch_volumes(ec2.client(), &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let client = ec2.client;
+        let client = ec2.client();
         let fetch = |ids: Vec<String>| async move { fetch_volumes(client, &ids, Vec::new()).await };
         let listed = ec2
             .planned_listing(CALL, found, fetch, |v| {
@@ -284,7 +284,7 @@ pub fn attach_volume(
                 &volume_id,
                 args,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .attach_volume()
                         .volume_id(&volume_id)
                         .instance_id(&instance_id)
@@ -323,7 +323,7 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
         let attached = match ctx.planned.lookup::<Volume>(&volume_id) {
             Lookup::Planned(v) => v,
             _ if is_planned(&volume_id) => as_given(ctx, volume, &volume_id),
-            _ => fetch_volumes(ec2.client, std::slice::from_ref(&volume_id), Vec::new())
+            _ => fetch_volumes(ec2.client(), std::slice::from_ref(&volume_id), Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, &volume_id, e))?
                 .pop()
@@ -343,7 +343,7 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
                 &label(&volume_id, &attached.tags),
                 args,
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .detach_volume()
                         .volume_id(&volume_id)
                         .set_instance_id(attached.instance.clone())
@@ -385,7 +385,7 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
         Vec::new()
     } else {
         ec2.run(async {
-            fetch_volumes(ec2.client, &real, Vec::new())
+            fetch_volumes(ec2.client(), &real, Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
         })?
@@ -399,7 +399,7 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                     CALL,
                     name,
                     Value::Null,
-                    |d| ec2.client.delete_volume().volume_id(id).dry_run(d).send(),
+                    |d| ec2.client().delete_volume().volume_id(id).dry_run(d).send(),
                     |_| outcome("removed", "volume", std::slice::from_ref(id)),
                 )
                 .await?;
@@ -426,7 +426,7 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
                 &volume_id,
                 serde_json::json!({ "description": description, "tags": tags }),
                 |d| {
-                    ec2.client
+                    ec2.client()
                         .create_snapshot()
                         .volume_id(&volume_id)
                         .set_description(description.clone())
@@ -483,10 +483,10 @@ pub fn snapshots(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     }
     let ec2 = Ec2::new(ctx)?;
     ec2.run(async {
-        let found = fetch_snapshots(ec2.client, &[], filters)
+        let found = fetch_snapshots(ec2.client(), &[], filters)
             .await
             .map_err(|e| ec2.fail(CALL, "", e))?;
-        let client = ec2.client;
+        let client = ec2.client();
         let fetch =
             |ids: Vec<String>| async move { fetch_snapshots(client, &ids, Vec::new()).await };
         let listed = ec2
@@ -513,7 +513,7 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
         Vec::new()
     } else {
         ec2.run(async {
-            fetch_snapshots(ec2.client, &real, Vec::new())
+            fetch_snapshots(ec2.client(), &real, Vec::new())
                 .await
                 .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
         })?
@@ -528,7 +528,7 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                     name,
                     Value::Null,
                     |d| {
-                        ec2.client
+                        ec2.client()
                             .delete_snapshot()
                             .snapshot_id(id)
                             .dry_run(d)

@@ -10,7 +10,9 @@ use aws_sdk_ec2::types as sdk;
 use rhai::{Array, Dynamic, Engine, Map};
 use serde::Serialize;
 
-use crate::aws::ec2::rules::Rule;
+use crate::aws::ec2::rule::Rule;
+use crate::core::context::Context;
+use crate::core::machine::{Addresses, Machine};
 use crate::core::output::Record;
 
 pub type Tags = BTreeMap<String, String>;
@@ -277,8 +279,17 @@ fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
 }
 
-/// Register every EC2 type with its read-only fields.
-pub fn register(engine: &mut Engine) {
+/// Register every EC2 type with its read-only fields, as a record; an
+/// Instance is a machine too (an SSH target).
+pub fn register(engine: &mut Engine, ctx: &Context) {
+    ctx.output.add_record::<Instance>();
+    ctx.output.add_record::<Image>();
+    ctx.output.add_record::<SecurityGroup>();
+    ctx.output.add_record::<Address>();
+    ctx.output.add_record::<Volume>();
+    ctx.output.add_record::<Snapshot>();
+    ctx.output.add_record::<KeyPair>();
+    ctx.machines.add::<Instance>();
     engine
         .register_type_with_name::<Instance>("Instance")
         .register_get("id", |i: &mut Instance| i.id.clone())
@@ -474,6 +485,20 @@ impl fmt::Display for KeyPair {
             write!(f, " ({fingerprint})")?;
         }
         Ok(())
+    }
+}
+
+impl Machine for Instance {
+    fn addresses(&self) -> Addresses {
+        // An address the emulator or EC2 left empty is no address.
+        let field = |value: &Option<String>| value.clone().filter(|s| !s.is_empty());
+        Addresses {
+            id: Some(self.id.clone()),
+            public_ip: field(&self.public_ip),
+            private_ip: field(&self.private_ip),
+            public_dns: field(&self.public_dns),
+            private_dns: field(&self.private_dns),
+        }
     }
 }
 

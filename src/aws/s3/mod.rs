@@ -2,6 +2,7 @@
 //! stream from and to disk (see transfer.rs). Writes honour --dry-run and
 //! deletes ask first.
 
+pub mod plan;
 pub mod transfer;
 
 use std::path::{Path, PathBuf};
@@ -13,15 +14,15 @@ use aws_sdk_s3::primitives::{ByteStream, DateTimeFormat};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
 };
-use rhai::{Array, Blob, Dynamic, INT, Map, Module};
+use rhai::{Array, Blob, Dynamic, Engine, INT, Map, Module};
 
-use crate::aws::ec2::types::now;
+use crate::aws::s3::plan::{Object, planned};
 use crate::aws::s3::transfer::{DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MIB, MIN_PART_SIZE, Upload};
-use crate::aws::{Aws, call_error, error_code, transfer_error};
+use crate::aws::{Aws, call_error, clients, error_code, transfer_error};
 use crate::core::api::{func, func_with_options};
 use crate::core::context::Context;
+use crate::core::journal::now;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-use crate::core::planned::Object;
 
 const PUT_OPTIONS: &[&str] = &["content_type"];
 const UPLOAD_OPTIONS: &[&str] = &["content_type", "part_size"];
@@ -33,7 +34,12 @@ const DELETE_BATCH: usize = 1000;
 /// The longest a SigV4 presigned URL may live: 7 days.
 const MAX_PRESIGN_SECONDS: INT = 7 * 24 * 3600;
 
-pub fn module(ctx: &Arc<Context>) -> Module {
+/// `s3::`.
+pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
+    engine.register_static_module("s3", module(ctx).into());
+}
+
+fn module(ctx: &Arc<Context>) -> Module {
     let mut m = Module::new();
 
     let c = ctx.clone();
@@ -264,7 +270,7 @@ fn bucket_uri(call: &str, bucket: &str) -> RhaiResult<String> {
 }
 
 fn buckets(ctx: &Context) -> RhaiResult<Array> {
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     let mut names = Vec::new();
     let mut token = None;
     loop {
@@ -277,7 +283,7 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
                     .send()
                     .await
             })?
-            .map_err(|e| call_error("s3::buckets", "", &aws.region, e))?;
+            .map_err(|e| call_error("s3::buckets", "", &aws, e))?;
         names.extend(
             page.buckets()
                 .iter()
@@ -289,7 +295,7 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
             break;
         }
     }
-    for planned in ctx.planned.buckets() {
+    for planned in planned(ctx, |p| p.buckets()) {
         if !names.contains(&planned) {
             names.push(planned);
         }
@@ -301,7 +307,7 @@ fn buckets(ctx: &Context) -> RhaiResult<Array> {
 fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
     let uri = bucket_uri("s3::create_bucket", name)?;
     let act = ctx.act("s3::create_bucket", &uri, serde_json::Value::Null)?;
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     // us-east-1 answers a repeated create with success, other regions with
     // BucketAlreadyOwnedByYou: look first so both say the same.
     let head = ctx
@@ -314,10 +320,10 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
         return match head {
             Ok(_) => Ok(name.to_string()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                ctx.planned.create_bucket(name);
+                planned(ctx, |p| p.create_bucket(name));
                 Ok(name.to_string())
             }
-            Err(e) => Err(call_error("s3::create_bucket", &uri, &aws.region, e)),
+            Err(e) => Err(call_error("s3::create_bucket", &uri, &aws, e)),
         };
     }
     if head.is_ok() {
@@ -356,7 +362,7 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
             "s3::create_bucket ({uri}) failed: BucketAlreadyExists: another AWS account owns this name\n\
              help: bucket names are global across all accounts: pick another, e.g. with your company or account as a prefix"
         ))),
-        Err(e) => Err(call_error("s3::create_bucket", &uri, &aws.region, e)),
+        Err(e) => Err(call_error("s3::create_bucket", &uri, &aws, e)),
     }
 }
 
@@ -375,10 +381,10 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
     };
     let act = ctx.act("s3::put", &uri, serde_json::json!({ "bytes": bytes.len() }))?;
     if act.dry_run() {
-        ctx.planned.write(bucket, key, Object::Bytes(bytes));
+        planned(ctx, |p| p.write(bucket, key, Object::Bytes(bytes)));
         return Ok(());
     }
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     tracing::info!(uri, bytes = bytes.len(), "s3::put");
     let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     ctx.runtime
@@ -394,7 +400,7 @@ fn put(ctx: &Context, bucket: &str, key: &str, data: Dynamic, opts: Options) -> 
                 .send()
                 .await
         })?
-        .map_err(|e| transfer_error("s3::put", &uri, &aws.region, e, size))?;
+        .map_err(|e| transfer_error("s3::put", &uri, &aws, e, size))?;
     act.done(created_object(bucket, key));
     Ok(())
 }
@@ -406,16 +412,16 @@ fn created_object(bucket: &str, key: &str) -> serde_json::Value {
 
 fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<Vec<u8>> {
     let uri = object_uri(call, bucket, key)?;
-    match ctx.planned.object(bucket, key) {
+    match planned(ctx, |p| p.object(bucket, key)) {
         Some(Object::Bytes(bytes)) => return Ok(bytes),
         Some(Object::File { path, .. }) => {
             return std::fs::read(&path).map_err(|e| transfer::local_error(call, "read", &path, e));
         }
         Some(Object::Deleted) => return Err(no_planned_key(call, &uri)),
-        None if ctx.planned.has_bucket(bucket) => return Err(no_planned_key(call, &uri)),
+        None if planned(ctx, |p| p.has_bucket(bucket)) => return Err(no_planned_key(call, &uri)),
         None => {}
     }
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     ctx.runtime.block_on(async {
         let response = aws
             .s3
@@ -424,7 +430,7 @@ fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<V
             .key(key)
             .send()
             .await
-            .map_err(|e| call_error(call, &uri, &aws.region, e))?;
+            .map_err(|e| call_error(call, &uri, &aws, e))?;
         let body = response.body.collect().await.map_err(|e| {
             runtime_error(format!(
                 "{call} ({uri}): the transfer broke off: {}",
@@ -512,20 +518,20 @@ fn upload(
         serde_json::json!({ "path": path.display().to_string(), "bytes": size }),
     )?;
     if act.dry_run() {
-        let planned = Object::File {
+        let file = Object::File {
             path: path.to_path_buf(),
             size: size.unwrap_or(0),
         };
-        ctx.planned.write(bucket, &key, planned);
+        planned(ctx, |p| p.write(bucket, &key, file));
         return Ok(key);
     }
     // Only a dry run goes on without the file.
     let size = size.unwrap_or_default();
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     tracing::info!(uri, path = %path.display(), size, "s3::upload");
     transfer::upload(
         ctx,
-        aws,
+        &aws,
         &Upload {
             bucket,
             key: &key,
@@ -567,20 +573,20 @@ fn download(ctx: &Context, bucket: &str, key: &str, local: &str) -> RhaiResult<S
         })?;
         dest.push(name);
     }
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     tracing::info!(uri, path = %dest.display(), "s3::download");
-    transfer::download(ctx, aws, bucket, key, &dest)?;
+    transfer::download(ctx, &aws, bucket, key, &dest)?;
     Ok(dest.display().to_string())
 }
 
 fn exists(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<bool> {
     let uri = object_uri("s3::exists", bucket, key)?;
-    match ctx.planned.object(bucket, key) {
+    match planned(ctx, |p| p.object(bucket, key)) {
         Some(object) => return Ok(object != Object::Deleted),
-        None if ctx.planned.has_bucket(bucket) => return Ok(false),
+        None if planned(ctx, |p| p.has_bucket(bucket)) => return Ok(false),
         None => {}
     }
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     let head = ctx
         .runtime
         .block_on(async { aws.s3.head_object().bucket(bucket).key(key).send().await })?;
@@ -589,15 +595,15 @@ fn exists(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<bool> {
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
             // A HEAD answers 404 for a missing bucket too: tell them apart,
             // so a misspelled bucket is an error, not "no such object".
-            bucket_exists(ctx, aws, "s3::exists", bucket)?;
+            bucket_exists(ctx, &aws, "s3::exists", bucket)?;
             Ok(false)
         }
-        Err(e) => Err(call_error("s3::exists", &uri, &aws.region, e)),
+        Err(e) => Err(call_error("s3::exists", &uri, &aws, e)),
     }
 }
 
 fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResult<()> {
-    if ctx.planned.has_bucket(bucket) {
+    if planned(ctx, |p| p.has_bucket(bucket)) {
         return Ok(());
     }
     let head = ctx
@@ -612,7 +618,7 @@ fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResu
                 aws.region
             )))
         }
-        Err(e) => Err(call_error(call, &format!("s3://{bucket}"), &aws.region, e)),
+        Err(e) => Err(call_error(call, &format!("s3://{bucket}"), &aws, e)),
     }
 }
 
@@ -634,7 +640,7 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
                 })?,
         ),
     };
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     let target = match &prefix {
         Some(p) => format!("{uri}/{p}"),
         None => uri,
@@ -643,7 +649,7 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
     let mut token: Option<String> = None;
     let mut pages = 0;
     // A bucket the plan creates has only what the plan writes.
-    let mut more = !ctx.planned.has_bucket(bucket);
+    let mut more = !planned(ctx, |p| p.has_bucket(bucket));
     while more {
         pages += 1;
         let page = ctx
@@ -658,7 +664,7 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
                     .send()
                     .await
             })?
-            .map_err(|e| call_error("s3::list", &target, &aws.region, e))?;
+            .map_err(|e| call_error("s3::list", &target, &aws, e))?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
             let modified = object
@@ -673,10 +679,9 @@ fn list(ctx: &Context, bucket: &str, opts: Options) -> RhaiResult<Array> {
             .map(str::to_string);
         more = token.is_some();
     }
-    for (key, object) in ctx
-        .planned
-        .objects(bucket, prefix.as_deref().unwrap_or_default())
-    {
+    for (key, object) in planned(ctx, |p| {
+        p.objects(bucket, prefix.as_deref().unwrap_or_default())
+    }) {
         objects.retain(|o| o.0 != key);
         if let Some(size) = object.size() {
             objects.push((key, i64::try_from(size).unwrap_or(i64::MAX), now()));
@@ -737,24 +742,24 @@ fn delete(ctx: &Context, bucket: &str, keys: Dynamic) -> RhaiResult<()> {
     )?;
     if act.dry_run() {
         for key in &keys {
-            ctx.planned.write(bucket, key, Object::Deleted);
+            planned(ctx, |p| p.write(bucket, key, Object::Deleted));
         }
         return Ok(());
     }
     let removed = serde_json::json!({
         "removed": keys.iter().map(|k| serde_json::json!({ "type": "object", "id": k, "bucket": bucket })).collect::<Vec<_>>(),
     });
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     if let [key] = keys.as_slice() {
         tracing::info!(uri = targets[0], "s3::delete");
         ctx.runtime
             .block_on(async { aws.s3.delete_object().bucket(bucket).key(key).send().await })?
-            .map_err(|e| call_error("s3::delete", &targets[0], &aws.region, e))?;
+            .map_err(|e| call_error("s3::delete", &targets[0], &aws, e))?;
         act.done(removed);
         return Ok(());
     }
     for batch in keys.chunks(DELETE_BATCH) {
-        delete_batch(ctx, aws, bucket, batch)?;
+        delete_batch(ctx, &aws, bucket, batch)?;
     }
     act.done(removed);
     Ok(())
@@ -784,7 +789,7 @@ fn delete_batch(ctx: &Context, aws: &Aws, bucket: &str, keys: &[String]) -> Rhai
                 .send()
                 .await
         })?
-        .map_err(|e| call_error("s3::delete", &place, &aws.region, e))?;
+        .map_err(|e| call_error("s3::delete", &place, &aws, e))?;
     let failures: Vec<String> = output
         .errors()
         .iter()
@@ -828,7 +833,7 @@ fn presign(ctx: &Context, bucket: &str, key: &str, seconds: INT) -> RhaiResult<S
     }
     let config = PresigningConfig::expires_in(Duration::from_secs(seconds.unsigned_abs()))
         .map_err(|e| runtime_error(format!("s3::presign ({uri}): {e}")))?;
-    let aws = ctx.aws()?;
+    let aws = clients(ctx)?;
     let request = ctx
         .runtime
         .block_on(async {
@@ -839,6 +844,6 @@ fn presign(ctx: &Context, bucket: &str, key: &str, seconds: INT) -> RhaiResult<S
                 .presigned(config)
                 .await
         })?
-        .map_err(|e| call_error("s3::presign", &uri, &aws.region, e))?;
+        .map_err(|e| call_error("s3::presign", &uri, &aws, e))?;
     Ok(request.uri().to_string())
 }

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, Length};
@@ -87,7 +87,7 @@ fn part_size_for(size: u64, requested: u64) -> u64 {
     requested.max(needed).min(MAX_PART_SIZE)
 }
 
-pub fn upload(ctx: &Context, aws: &Aws, job: &Upload) -> RhaiResult<()> {
+pub fn upload(ctx: &Context, aws: &Arc<Aws>, job: &Upload) -> RhaiResult<()> {
     let uri = job.uri();
     let bar = progress(job.size, &format!("upload {uri}"));
     // A multipart upload started and not completed. Whatever ends the
@@ -128,13 +128,13 @@ async fn put_file(aws: &Aws, job: &Upload<'_>, uri: &str, bar: &ProgressBar) -> 
         .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
-        .map_err(|e| transfer_error("s3::upload", uri, &aws.region, e, job.size))?;
+        .map_err(|e| transfer_error("s3::upload", uri, aws, e, job.size))?;
     bar.inc(job.size);
     Ok(())
 }
 
 async fn multipart(
-    aws: &Aws,
+    aws: &Arc<Aws>,
     job: &Upload<'_>,
     uri: &str,
     bar: &ProgressBar,
@@ -152,7 +152,7 @@ async fn multipart(
         .checksum_type(ChecksumType::FullObject)
         .send()
         .await
-        .map_err(|e| call_error("s3::upload", uri, &aws.region, e))?;
+        .map_err(|e| call_error("s3::upload", uri, aws, e))?;
     let id = created
         .upload_id()
         .ok_or_else(|| runtime_error(format!("s3::upload ({uri}): S3 gave no upload id")))?
@@ -171,9 +171,8 @@ async fn multipart(
             next += 1;
             let len = part_size.min(job.size - offset);
             running.spawn(upload_part(Part {
-                client: aws.s3.clone(),
+                aws: aws.clone(),
                 timeouts: aws.transfer_timeouts(len),
-                region: aws.region.clone(),
                 bucket: job.bucket.to_string(),
                 key: job.key.to_string(),
                 upload_id: id.clone(),
@@ -208,7 +207,7 @@ async fn multipart(
         .config_override(aws.transfer_timeouts(job.size))
         .send()
         .await
-        .map_err(|e| transfer_error("s3::upload", uri, &aws.region, e, job.size))?;
+        .map_err(|e| transfer_error("s3::upload", uri, aws, e, job.size))?;
     *pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
     tracing::info!(uri, parts = count, part_size, "multipart upload complete");
     Ok(())
@@ -216,9 +215,8 @@ async fn multipart(
 
 /// One part of a multipart upload, owned so it can run as its own task.
 struct Part {
-    client: aws_sdk_s3::Client,
+    aws: Arc<Aws>,
     timeouts: aws_sdk_s3::config::Builder,
-    region: String,
     bucket: String,
     key: String,
     upload_id: String,
@@ -241,7 +239,8 @@ async fn upload_part(part: Part) -> RhaiResult<(CompletedPart, u64)> {
         .await
         .map_err(|e| local_error("s3::upload", "read", &part.path, e))?;
     let done = part
-        .client
+        .aws
+        .s3
         .upload_part()
         .bucket(&part.bucket)
         .key(&part.key)
@@ -257,7 +256,7 @@ async fn upload_part(part: Part) -> RhaiResult<(CompletedPart, u64)> {
             transfer_error(
                 "s3::upload",
                 &format!("{uri}, part {number}"),
-                &part.region,
+                &part.aws,
                 e,
                 part.len,
             )
@@ -345,7 +344,7 @@ async fn fetch(
         .key(key)
         .send()
         .await
-        .map_err(|e| call_error("s3::download", uri, &aws.region, e))?;
+        .map_err(|e| call_error("s3::download", uri, aws, e))?;
     let expected = response
         .content_length()
         .and_then(|n| u64::try_from(n).ok());

@@ -1,5 +1,6 @@
-//! Settings for one invocation: the command line on top of `opsh.toml` on
-//! top of built-in defaults. Everything here is validated once, up front.
+//! Where the settings of one invocation come from: the command line on top
+//! of `opsh.toml` on top of built-in defaults. Everything here is validated
+//! once, up front.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::app::cli::{CommonArgs, OutputFormat};
+use crate::app::cli::CommonArgs;
+use crate::core::output::OutputFormat;
+use crate::core::settings::{AwsSettings, Settings, SshSettings};
 use crate::script::error::{Error, Result};
 
 pub const CONFIG_FILE: &str = "opsh.toml";
@@ -58,134 +61,96 @@ struct FileSsh {
     strict_host_keys: Option<bool>,
 }
 
-#[derive(Debug, Clone)]
-pub struct AwsSettings {
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub max_attempts: Option<u32>,
-    /// How long to wait for a connection to an AWS endpoint.
-    pub connect_timeout: Duration,
-    /// How long one attempt of a call may take; retries add attempts.
-    pub timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct SshSettings {
-    pub config: Option<PathBuf>,
-    pub user: Option<String>,
-    pub key: Option<PathBuf>,
-    pub concurrency: usize,
-    pub connect_timeout_secs: u64,
-    pub strict_host_keys: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub vars: BTreeMap<String, String>,
-    pub yes: bool,
-    pub dry_run: bool,
-    /// Keep a journal of the run's actions (`--no-journal` turns it off).
-    pub journal: bool,
-    pub output: OutputFormat,
-    pub max_operations: u64,
-    pub aws: AwsSettings,
-    pub ssh: SshSettings,
-    /// The opsh.toml that was read, if any.
-    pub config_file: Option<PathBuf>,
-}
-
-impl Settings {
-    pub fn from_args(args: &CommonArgs) -> Result<Self> {
-        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-        let (file, config_file) = match find_config(&cwd) {
-            Some(path) => (load_config(&path)?, Some(path)),
-            None => (FileConfig::default(), None),
-        };
-        // Relative paths in opsh.toml are relative to the file, not the cwd.
-        let base = config_file
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let concurrency = args
-            .concurrency
-            .or(file.ssh.concurrency)
-            .unwrap_or(DEFAULT_CONCURRENCY);
-        if concurrency == 0 {
-            return Err(Error::usage("--concurrency must be at least 1"));
-        }
-        let config_name = config_file
-            .as_deref()
-            .map_or_else(|| CONFIG_FILE.to_string(), |p| p.display().to_string());
-        let endpoint_url = match (&args.endpoint_url, &file.aws.endpoint_url) {
-            (Some(url), _) => Some(endpoint_url("--endpoint-url", url)?),
-            (None, Some(url)) => Some(endpoint_url(
-                &format!("{config_name}: [aws] endpoint_url"),
-                url,
-            )?),
-            (None, None) => {
-                endpoint_from_env()?;
-                None
-            }
-        };
-        let aws_seconds = |key: &str, value: Option<f64>, default: f64| {
-            aws_timeout(&config_name, key, value.unwrap_or(default))
-        };
-        let connect_timeout = aws_seconds(
-            "connect_timeout",
-            file.aws.connect_timeout,
-            DEFAULT_AWS_CONNECT_TIMEOUT_SECS,
-        )?;
-        let timeout = aws_seconds("timeout", file.aws.timeout, DEFAULT_AWS_TIMEOUT_SECS)?;
-        let connect_timeout_secs = file
-            .ssh
-            .connect_timeout
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS);
-        // Deadlines are computed from it: bounded like a runbook's timeouts.
-        if connect_timeout_secs as f64 > crate::core::options::MAX_SECONDS {
-            return Err(Error::usage(format!(
-                "{}: [ssh] connect_timeout must be at most {} seconds (365 days), not {connect_timeout_secs}",
-                config_name,
-                crate::core::options::MAX_SECONDS
-            )));
-        }
-        let mut vars = BTreeMap::new();
-        for (key, value) in &args.vars {
-            vars.insert(key.clone(), value.clone());
-        }
-        Ok(Self {
-            vars,
-            yes: args.yes,
-            dry_run: args.dry_run,
-            journal: !args.no_journal,
-            output: args.output.or(file.output).unwrap_or_default(),
-            max_operations: args
-                .max_operations
-                .or(file.max_operations)
-                .unwrap_or(DEFAULT_MAX_OPERATIONS),
-            aws: AwsSettings {
-                region: args.region.clone().or(file.aws.region),
-                profile: args.profile.clone().or(file.aws.profile),
-                endpoint_url,
-                max_attempts: file.aws.max_attempts,
-                connect_timeout,
-                timeout,
-            },
-            ssh: SshSettings {
-                config: args
-                    .ssh_config
-                    .clone()
-                    .or(file.ssh.config.map(|p| base.join(p))),
-                user: file.ssh.user,
-                key: file.ssh.key.map(|p| base.join(p)),
-                concurrency,
-                connect_timeout_secs,
-                strict_host_keys: file.ssh.strict_host_keys.unwrap_or(false),
-            },
-            config_file,
-        })
+/// The settings `args` and the opsh.toml found from the current directory give.
+pub fn settings(args: &CommonArgs) -> Result<Settings> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let (file, config_file) = match find_config(&cwd) {
+        Some(path) => (load_config(&path)?, Some(path)),
+        None => (FileConfig::default(), None),
+    };
+    // Relative paths in opsh.toml are relative to the file, not the cwd.
+    let base = config_file
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let concurrency = args
+        .concurrency
+        .or(file.ssh.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY);
+    if concurrency == 0 {
+        return Err(Error::usage("--concurrency must be at least 1"));
     }
+    let config_name = config_file
+        .as_deref()
+        .map_or_else(|| CONFIG_FILE.to_string(), |p| p.display().to_string());
+    let endpoint_url = match (&args.endpoint_url, &file.aws.endpoint_url) {
+        (Some(url), _) => Some(endpoint_url("--endpoint-url", url)?),
+        (None, Some(url)) => Some(endpoint_url(
+            &format!("{config_name}: [aws] endpoint_url"),
+            url,
+        )?),
+        (None, None) => {
+            endpoint_from_env()?;
+            None
+        }
+    };
+    let aws_seconds = |key: &str, value: Option<f64>, default: f64| {
+        aws_timeout(&config_name, key, value.unwrap_or(default))
+    };
+    let connect_timeout = aws_seconds(
+        "connect_timeout",
+        file.aws.connect_timeout,
+        DEFAULT_AWS_CONNECT_TIMEOUT_SECS,
+    )?;
+    let timeout = aws_seconds("timeout", file.aws.timeout, DEFAULT_AWS_TIMEOUT_SECS)?;
+    let connect_timeout_secs = file
+        .ssh
+        .connect_timeout
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT_SECS);
+    // Deadlines are computed from it: bounded like a runbook's timeouts.
+    if connect_timeout_secs as f64 > crate::core::options::MAX_SECONDS {
+        return Err(Error::usage(format!(
+            "{}: [ssh] connect_timeout must be at most {} seconds (365 days), not {connect_timeout_secs}",
+            config_name,
+            crate::core::options::MAX_SECONDS
+        )));
+    }
+    let mut vars = BTreeMap::new();
+    for (key, value) in &args.vars {
+        vars.insert(key.clone(), value.clone());
+    }
+    Ok(Settings {
+        vars,
+        yes: args.yes,
+        dry_run: args.dry_run,
+        journal: !args.no_journal,
+        output: args.output.or(file.output).unwrap_or_default(),
+        max_operations: args
+            .max_operations
+            .or(file.max_operations)
+            .unwrap_or(DEFAULT_MAX_OPERATIONS),
+        aws: AwsSettings {
+            region: args.region.clone().or(file.aws.region),
+            profile: args.profile.clone().or(file.aws.profile),
+            endpoint_url,
+            max_attempts: file.aws.max_attempts,
+            connect_timeout,
+            timeout,
+        },
+        ssh: SshSettings {
+            config: args
+                .ssh_config
+                .clone()
+                .or(file.ssh.config.map(|p| base.join(p))),
+            user: file.ssh.user,
+            key: file.ssh.key.map(|p| base.join(p)),
+            concurrency,
+            connect_timeout_secs,
+            strict_host_keys: file.ssh.strict_host_keys.unwrap_or(false),
+        },
+        config_file,
+    })
 }
 
 /// An `[aws]` timeout from opsh.toml as a duration, if it is in range.

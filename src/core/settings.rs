@@ -1,0 +1,45 @@
+//! What one invocation runs with, validated: see app/config for where each
+//! value comes from.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::core::output::OutputFormat;
+
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub max_attempts: Option<u32>,
+    /// How long to wait for a connection to an AWS endpoint.
+    pub connect_timeout: Duration,
+    /// How long one attempt of a call may take; retries add attempts.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    pub config: Option<PathBuf>,
+    pub user: Option<String>,
+    pub key: Option<PathBuf>,
+    pub concurrency: usize,
+    pub connect_timeout_secs: u64,
+    pub strict_host_keys: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub vars: BTreeMap<String, String>,
+    pub yes: bool,
+    pub dry_run: bool,
+    /// Keep a journal of the run's actions (`--no-journal` turns it off).
+    pub journal: bool,
+    pub output: OutputFormat,
+    pub max_operations: u64,
+    pub aws: AwsSettings,
+    pub ssh: SshSettings,
+    /// The opsh.toml that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
