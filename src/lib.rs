@@ -5,6 +5,8 @@ mod aws;
 mod command;
 mod core;
 mod global;
+#[cfg(test)]
+mod layers;
 mod local;
 mod script;
 mod ssh;

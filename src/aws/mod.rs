@@ -69,7 +69,7 @@ impl Aws {
         )
     }
 
-    /// Where `call` is sent, for errors that cannot reach it.
+    /// The endpoint `call` (named `ec2::...` or `s3::...`) was sent to.
     fn endpoint(&self, call: &str) -> &str {
         if call.starts_with("s3::") {
             &self.s3_endpoint
@@ -361,8 +361,6 @@ fn no_answer(
         )),
     )
 }
-
-/// The endpoint `call` (named `ec2::...` or `s3::...`) was sent to.
 
 /// Why no credentials could be had, when that is what failed the call.
 fn credentials_problem(err: &(dyn StdError + 'static)) -> Option<String> {

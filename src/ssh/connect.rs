@@ -10,7 +10,7 @@ use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::ssh::host::Host;
-use crate::ssh::session::ConnectRequest;
+use crate::ssh::session::{ConnectRequest, pool};
 use crate::ssh::target::{Prefer, check_word, pick};
 
 /// How to connect: options of `ssh::connect` and `ssh::group`.
@@ -131,4 +131,23 @@ pub fn request(ctx: &Context, target: &Dynamic, co: &ConnectOptions) -> RhaiResu
         strict: co.strict,
         connect_timeout: co.timeout,
     })
+}
+
+/// `ssh::connect`: the Host for `target`, connected (a planned one is
+/// only resolved: there is nothing to reach yet).
+pub fn connect(ctx: &Context, target: Dynamic, opts: &Options) -> RhaiResult<Host> {
+    let co = ConnectOptions::parse(ctx, opts)?;
+    let request = request(ctx, &target, &co)?;
+    let planned = is_planned(&request.name);
+    let spec = ctx
+        .runtime
+        .block_on(async {
+            if planned {
+                pool(ctx).spec(request).await
+            } else {
+                pool(ctx).connect(request).await
+            }
+        })?
+        .map_err(|e| runtime_error(e.to_string()))?;
+    Ok(Host::new(spec))
 }

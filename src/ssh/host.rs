@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Map};
+use rhai::{Engine, Map};
 use serde::Serialize;
 
 use crate::command::{CAPTURE_LIMIT, CmdResult};
@@ -12,7 +12,6 @@ use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::quote::check_no_nul;
-use crate::ssh::connect::{ConnectOptions, request};
 use crate::ssh::remote::{self, Capture, Input, Job, Stdout};
 use crate::ssh::remote_script;
 use crate::ssh::session::{HostSpec, pool};
@@ -65,23 +64,6 @@ impl crate::core::output::Record for Host {
             ("port", self.port.to_string()),
         ]
     }
-}
-
-pub fn connect(ctx: &Context, target: Dynamic, opts: &Options) -> RhaiResult<Host> {
-    let co = ConnectOptions::parse(ctx, opts)?;
-    let request = request(ctx, &target, &co)?;
-    let planned = is_planned(&request.name);
-    let spec = ctx
-        .runtime
-        .block_on(async {
-            if planned {
-                pool(ctx).spec(request).await
-            } else {
-                pool(ctx).connect(request).await
-            }
-        })?
-        .map_err(|e| runtime_error(e.to_string()))?;
-    Ok(Host::new(spec))
 }
 
 fn on_host(ctx: &Context, host: &Host, task: RhaiResult<Task>) -> RhaiResult<CmdResult> {

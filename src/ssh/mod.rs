@@ -17,8 +17,7 @@ use rhai::{Dynamic, Engine, Map, Module};
 use crate::core::api::{func, func_with_options};
 use crate::core::context::Context;
 use crate::core::options::Options;
-use crate::ssh::connect::CONNECT_OPTIONS;
-use crate::ssh::host::connect;
+use crate::ssh::connect::{CONNECT_OPTIONS, connect};
 
 /// Everything `ssh::` adds to the engine.
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {

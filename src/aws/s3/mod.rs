@@ -618,7 +618,7 @@ fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResu
                 aws.region
             )))
         }
-        Err(e) => Err(call_error(call, &format!("s3://{bucket}"), &aws, e)),
+        Err(e) => Err(call_error(call, &format!("s3://{bucket}"), aws, e)),
     }
 }
 
@@ -789,7 +789,7 @@ fn delete_batch(ctx: &Context, aws: &Aws, bucket: &str, keys: &[String]) -> Rhai
                 .send()
                 .await
         })?
-        .map_err(|e| call_error("s3::delete", &place, &aws, e))?;
+        .map_err(|e| call_error("s3::delete", &place, aws, e))?;
     let failures: Vec<String> = output
         .errors()
         .iter()
