@@ -102,3 +102,12 @@ impl Context {
         self.services.shutdown(&self.runtime);
     }
 }
+
+#[cfg(test)]
+impl Context {
+    /// A Context for a plain run, for unit tests.
+    pub fn for_tests() -> Arc<Self> {
+        let runtime = Runtime::new().expect("an async runtime");
+        Self::new(Settings::for_tests(), runtime)
+    }
+}

@@ -59,26 +59,32 @@ pub fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
     EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), rhai::Position::NONE).into()
 }
 
-pub struct Options<'a> {
-    function: &'a str,
+/// A function's options map, its keys checked. It knows the function's
+/// name, for errors.
+pub struct Options {
+    function: String,
     map: Map,
 }
 
-impl<'a> Options<'a> {
+impl Options {
     /// Check `map` holds only `allowed` keys.
-    pub fn new(function: &'a str, map: Map, allowed: &[&str]) -> RhaiResult<Self> {
+    pub fn new(function: &str, map: Map, allowed: &[&str]) -> RhaiResult<Self> {
         if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(runtime_error(format!(
                 "{function}: unknown option `{key}`; expected one of: {}",
                 allowed.join(", ")
             )));
         }
-        Ok(Self { function, map })
+        Ok(Self {
+            function: function.to_string(),
+            map,
+        })
     }
 
-    pub fn empty(function: &'a str) -> Self {
+    /// No options given.
+    pub fn empty(function: &str) -> Self {
         Self {
-            function,
+            function: function.to_string(),
             map: Map::new(),
         }
     }
@@ -151,7 +157,7 @@ impl<'a> Options<'a> {
     }
 }
 
-impl Options<'_> {
+impl Options {
     /// A whole number.
     pub fn int(&self, key: &str) -> RhaiResult<Option<i64>> {
         self.get(key)
@@ -194,7 +200,7 @@ impl Options<'_> {
     }
 
     pub fn function(&self) -> &str {
-        self.function
+        &self.function
     }
 }
 

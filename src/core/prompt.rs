@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, Write};
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic};
 
 use crate::core::abort::Abort;
 use crate::core::context::Context;
@@ -19,23 +19,13 @@ pub struct Ask {
 }
 
 impl Ask {
-    pub fn new(function: &str, question: &str, opts: Map, allowed: &[&str]) -> RhaiResult<Self> {
-        let opts = Options::new(function, opts, allowed)?;
+    pub fn new(question: &str, opts: &Options) -> RhaiResult<Self> {
         Ok(Self {
             question: question.trim().to_string(),
             key: opts.string("key")?.unwrap_or_else(|| key_for(question)),
             fallback: opts.value("fallback").cloned(),
             secret: opts.bool("secret")?.unwrap_or(false),
         })
-    }
-
-    pub fn plain(question: &str) -> Self {
-        Self {
-            question: question.trim().to_string(),
-            key: key_for(question),
-            fallback: None,
-            secret: false,
-        }
     }
 
     fn echo(&self, answer: &str, why: &str) {

@@ -43,3 +43,35 @@ pub struct Settings {
     /// The opsh.toml that was read, if any.
     pub config_file: Option<PathBuf>,
 }
+
+#[cfg(test)]
+impl Settings {
+    /// What a plain run with no flags and no opsh.toml is given.
+    pub fn for_tests() -> Self {
+        Self {
+            vars: BTreeMap::new(),
+            yes: false,
+            dry_run: false,
+            journal: false,
+            output: OutputFormat::Text,
+            max_operations: 0,
+            aws: AwsSettings {
+                region: None,
+                profile: None,
+                endpoint_url: None,
+                max_attempts: None,
+                connect_timeout: Duration::from_secs(5),
+                timeout: Duration::from_secs(30),
+            },
+            ssh: SshSettings {
+                config: None,
+                user: None,
+                key: None,
+                concurrency: 1,
+                connect_timeout_secs: 10,
+                strict_host_keys: false,
+            },
+            config_file: None,
+        }
+    }
+}

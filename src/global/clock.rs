@@ -4,40 +4,42 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::core::api::Functions;
+use crate::core::context::Context;
+use crate::core::options::{RhaiResult, runtime_error};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
-use rhai::Engine;
 
-use crate::core::api::func;
-use crate::core::options::{RhaiResult, runtime_error};
+pub fn register(global: &mut Functions) {
+    global
+        .add(
+            "now",
+            &["String"],
+            "The current time in UTC, ISO 8601 to the second: \"2025-01-31T12:34:56Z\". It is the form of\n\
+             s3::list's `modified` and a snapshot's `started`, so comparing the strings compares the times.\n\
+             A dry run gives the real time too. Example: let cutoff = ago(7 * 86400); // or now()",
+        )
+        .native(|_: &Context| iso(SystemTime::now()));
 
-pub fn register(engine: &mut Engine) {
-    func(
-        "now",
-        &["String"],
-        "The current time in UTC, ISO 8601 to the second: \"2025-01-31T12:34:56Z\". It is the form of\n\
-         s3::list's `modified` and a snapshot's `started`, so comparing the strings compares the times.\n\
-         A dry run gives the real time too. Example: let cutoff = ago(7 * 86400); // or now()",
-    )
-    .register_into_engine(engine, || iso(SystemTime::now()));
+    global
+        .add(
+            "ago",
+            &["seconds: int", "String"],
+            "The time `seconds` before now, as now() writes it (UTC, ISO 8601 to the second).\n\
+             Example: ec2::snapshots().filter(|s| s.started < ago(7 * 86400))",
+        )
+        .native(|_: &Context, seconds: rhai::INT| ago(SystemTime::now(), seconds));
 
-    func(
-        "ago",
-        &["seconds: int", "String"],
-        "The time `seconds` before now, as now() writes it (UTC, ISO 8601 to the second).\n\
-         Example: ec2::snapshots().filter(|s| s.started < ago(7 * 86400))",
-    )
-    .register_into_engine(engine, |seconds: rhai::INT| ago(SystemTime::now(), seconds));
-
-    func(
-        "stamp",
-        &["String"],
-        "The current time in UTC to the millisecond as \"20250131-123456-789\": digits and dashes only,\n\
-         safe in file names, S3 keys, tags and instance names, and sorting as the times do. A dry run\n\
-         gives the stamp the real run would compute, so planned names read as they will.\n\
-         Example: let key = `db-${stamp()}.sql`;",
-    )
-    .register_into_engine(engine, || stamp(SystemTime::now()));
+    global
+        .add(
+            "stamp",
+            &["String"],
+            "The current time in UTC to the millisecond as \"20250131-123456-789\": digits and dashes only,\n\
+             safe in file names, S3 keys, tags and instance names, and sorting as the times do. A dry run\n\
+             gives the stamp the real run would compute, so planned names read as they will.\n\
+             Example: let key = `db-${stamp()}.sql`;",
+        )
+        .native(|_: &Context| stamp(SystemTime::now()));
 }
 
 fn iso(at: SystemTime) -> RhaiResult<String> {

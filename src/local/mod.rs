@@ -3,13 +3,13 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use rhai::{Engine, Map, Module};
+use rhai::Engine;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::command::stream::{Captured, Live, Stream, pump};
 use crate::command::{CAPTURE_LIMIT, COMMAND_OPTIONS, CmdResult, stdout_path};
-use crate::core::api::{func, func_with_options};
+use crate::core::api;
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::quote::check_no_nul;
@@ -21,35 +21,20 @@ const TIMED_OUT: i64 = 124;
 
 /// `local::`.
 pub fn register(engine: &mut Engine, ctx: &std::sync::Arc<Context>) {
-    engine.register_static_module("local", module(ctx).into());
-}
-
-fn module(ctx: &std::sync::Arc<Context>) -> Module {
-    let mut module = Module::new();
-    let doc = "Run `cmd` with `sh -c` on this machine; output streams live, prefixed `local |`.\n\
-        Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds),\n\
-        env (#{ NAME: value }), cwd, stdin (text fed to the command), quiet (do not stream),\n\
-        stdout_to (a local file that gets all of stdout, instead of the Result and the stream; relative\n\
-        to where opsh runs), read (true: the command changes nothing, so a dry run runs it too and its\n\
-        plan shows it as a read, unless stdout_to writes a file; otherwise a dry run plans it and its Result's stdout is \"<planned>\").\n\
-        Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
-        16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
-        Example: let r = local::run(\"git status --short\", #{ warn: true });";
-    let c = ctx.clone();
-    func("run", &["cmd: String", "Result"], doc).set_into_module(&mut module, move |cmd: &str| {
-        run(&c, cmd, Options::empty("local::run"))
+    api::module(engine, ctx, "local", |local| {
+        let doc = "Run `cmd` with `sh -c` on this machine; output streams live, prefixed `local |`.\n\
+            Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds),\n\
+            env (#{ NAME: value }), cwd, stdin (text fed to the command), quiet (do not stream),\n\
+            stdout_to (a local file that gets all of stdout, instead of the Result and the stream; relative\n\
+            to where opsh runs), read (true: the command changes nothing, so a dry run runs it too and its\n\
+            plan shows it as a read, unless stdout_to writes a file; otherwise a dry run plans it and its Result's stdout is \"<planned>\").\n\
+            Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
+            16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
+            Example: let r = local::run(\"git status --short\", #{ warn: true });";
+        local
+            .add("run", &["cmd: String", "Result"], doc)
+            .options(OPTIONS, run);
     });
-    let c = ctx.clone();
-    func_with_options(
-        "run",
-        &["cmd: String", "options: Map", "Result"],
-        OPTIONS,
-        doc,
-    )
-    .set_into_module(&mut module, move |cmd: &str, opts: Map| {
-        run(&c, cmd, Options::new("local::run", opts, OPTIONS)?)
-    });
-    module
 }
 
 fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {

@@ -135,8 +135,8 @@ pub fn request(ctx: &Context, target: &Dynamic, co: &ConnectOptions) -> RhaiResu
 
 /// `ssh::connect`: the Host for `target`, connected (a planned one is
 /// only resolved: there is nothing to reach yet).
-pub fn connect(ctx: &Context, target: Dynamic, opts: &Options) -> RhaiResult<Host> {
-    let co = ConnectOptions::parse(ctx, opts)?;
+pub fn connect(ctx: &Context, target: Dynamic, opts: Options) -> RhaiResult<Host> {
+    let co = ConnectOptions::parse(ctx, &opts)?;
     let request = request(ctx, &target, &co)?;
     let planned = is_planned(&request.name);
     let spec = ctx

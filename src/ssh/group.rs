@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rhai::{Array, Dynamic, Engine, Map, Module};
+use rhai::{Array, Dynamic, Engine};
 
 use crate::command::CmdResult;
-use crate::core::api::{func, func_with_options};
+use crate::core::api::{self, Functions};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-use crate::ssh::connect::{CONNECT_OPTIONS, ConnectOptions, request};
+use crate::ssh::connect::{ConnectOptions, request};
 use crate::ssh::session::{ConnectRequest, HostSpec};
 use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, unreachable_result};
 
@@ -41,17 +41,20 @@ impl std::fmt::Display for Group {
     }
 }
 
-/// The options of ssh::group: its own and those of ssh::connect.
-fn group_options() -> Vec<&'static str> {
-    CONNECT_OPTIONS
-        .iter()
-        .copied()
-        .chain(["concurrency"])
-        .collect()
-}
+/// The options of ssh::group: those of ssh::connect and its own (a test
+/// keeps the two in step).
+pub const GROUP_OPTIONS: &[&str] = &[
+    "user",
+    "port",
+    "key",
+    "jump",
+    "address",
+    "strict_host_keys",
+    "connect_timeout",
+    "concurrency",
+];
 
-fn create(ctx: &Context, targets: Dynamic, map: Map) -> RhaiResult<Group> {
-    let opts = Options::new("ssh::group", map, &group_options())?;
+fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
     let co = ConnectOptions::parse(ctx, &opts)?;
     let concurrency = match opts.value("concurrency") {
         None => ctx.settings.ssh.concurrency,
@@ -302,28 +305,14 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
     Err(runtime_error(report))
 }
 
-pub fn register_constructor(module: &mut Module, ctx: &Arc<Context>) {
-    let doc = "A group of hosts for running one action on all of them in parallel.\n\
+pub fn register_constructor(ssh: &mut Functions) {
+    ssh.add("group", &["targets: Dynamic", "Group"], "A group of hosts for running one action on all of them in parallel.\n\
         `targets`: an array of anything ssh::connect takes (names, addresses, aliases, Hosts, instances).\n\
         Options: concurrency (hosts at once; default --concurrency / [ssh] concurrency), and the\n\
         connection options of ssh::connect (user, port, key, jump, address, strict_host_keys, connect_timeout).\n\
         Hosts are connected when the group first acts, in parallel.\n\
-        Example: let web = ssh::group(ec2::instances(#{ tags: #{ role: \"web\" } }), #{ user: \"deploy\" });";
-    let c = ctx.clone();
-    func("group", &["targets: Dynamic", "Group"], doc)
-        .set_into_module(module, move |targets: Dynamic| {
-            create(&c, targets, Map::new())
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "group",
-        &["targets: Dynamic", "options: Map", "Group"],
-        &group_options(),
-        doc,
-    )
-    .set_into_module(module, move |targets: Dynamic, opts: Map| {
-        create(&c, targets, opts)
-    });
+        Example: let web = ssh::group(ec2::instances(#{ tags: #{ role: \"web\" } }), #{ user: \"deploy\" });")
+        .options(GROUP_OPTIONS, create);
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
@@ -335,14 +324,19 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         .register_get("len", |g: &mut Group| g.members.len() as rhai::INT)
         .register_fn("to_string", |g: &mut Group| g.to_string())
         .register_fn("to_debug", |g: &mut Group| g.to_string());
-    func(
-        "len",
-        &["group: Group", "int"],
-        "How many hosts the group has.",
-    )
-    .register_into_engine(engine, |g: &mut Group| g.members.len() as rhai::INT);
+    let mut group = api::global(engine, ctx);
+    group
+        .add(
+            "len",
+            &["group: Group", "int"],
+            "How many hosts the group has.",
+        )
+        .native(|_: &Context, g: &mut Group| -> RhaiResult<rhai::INT> {
+            Ok(g.members.len() as rhai::INT)
+        });
 
-    let run_doc = "Run `cmd` on every host of the group in parallel (see Host run); output lines are prefixed\n\
+    group
+        .add("run", &["group: Group", "cmd: String", "Array"], "Run `cmd` on every host of the group in parallel (see Host run); output lines are prefixed\n\
         with each host's name. Returns the Results in target order. If any host failed or was unreachable,\n\
         throws one error listing each failed host and why, after every host finished; with warn: true,\n\
         returns every Result instead (code -1 and the reason in stderr for an unreachable host).\n\
@@ -351,119 +345,65 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         The group's Results share the 16 MiB a Result keeps of each stream: each host keeps\n\
         16 MiB divided by the number of hosts (1 MiB for 16 hosts, about 8 KiB for 2,000);\n\
         truncated is true on each Result that was cut.\n\
-        Example: web.run(\"systemctl reload nginx\")";
-    let c = ctx.clone();
-    func("run", &["group: Group", "cmd: String", "Array"], run_doc)
-        .register_into_engine(engine, move |g: &mut Group, cmd: &str| {
-            fan_out(&c, g, "run", Task::run("run", cmd, Map::new()))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "run",
-        &["group: Group", "cmd: String", "options: Map", "Array"],
-        RUN_OPTIONS,
-        run_doc,
-    )
-    .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
-        fan_out(&c, g, "run", Task::run("run", cmd, opts))
-    });
+        Example: web.run(\"systemctl reload nginx\")")
+        .options(
+            RUN_OPTIONS,
+            |c: &Context, g: &mut Group, cmd: &str, opts: Options| {
+                fan_out(c, g, "run", Task::run(cmd, &opts))
+            },
+        );
 
-    let sudo_doc = "Run `cmd` with sudo on every host of the group in parallel (see Host sudo and group run).\n\
-        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read.";
-    let c = ctx.clone();
-    func("sudo", &["group: Group", "cmd: String", "Array"], sudo_doc)
-        .register_into_engine(engine, move |g: &mut Group, cmd: &str| {
-            fan_out(&c, g, "sudo", Task::sudo("sudo", cmd, Map::new()))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "sudo",
-        &["group: Group", "cmd: String", "options: Map", "Array"],
-        SUDO_OPTIONS,
-        sudo_doc,
-    )
-    .register_into_engine(engine, move |g: &mut Group, cmd: &str, opts: Map| {
-        fan_out(&c, g, "sudo", Task::sudo("sudo", cmd, opts))
-    });
+    group
+        .add("sudo", &["group: Group", "cmd: String", "Array"], "Run `cmd` with sudo on every host of the group in parallel (see Host sudo and group run).\n\
+        Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read.")
+        .options(
+            SUDO_OPTIONS,
+            |c: &Context, g: &mut Group, cmd: &str, opts: Options| {
+                fan_out(c, g, "sudo", Task::sudo(cmd, &opts))
+            },
+        );
 
-    let upload_doc = "Upload the local file to `remote` on every host of the group in parallel (see Host upload).\n\
-        Options: mode, owner, sudo, warn, timeout.";
-    let c = ctx.clone();
-    func(
-        "upload",
-        &["group: Group", "local: String", "remote: String", "Array"],
-        upload_doc,
-    )
-    .register_into_engine(engine, move |g: &mut Group, local: &str, remote: &str| {
-        let source = Source::File(PathBuf::from(local));
-        fan_out(
-            &c,
-            g,
+    group
+        .add(
             "upload",
-            Task::install("upload", source, remote, Map::new()),
+            &["group: Group", "local: String", "remote: String", "Array"],
+            "Upload the local file to `remote` on every host of the group in parallel (see Host upload).\n\
+        Options: mode, owner, sudo, warn, timeout.",
         )
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "upload",
-        &[
-            "group: Group",
-            "local: String",
-            "remote: String",
-            "options: Map",
-            "Array",
-        ],
-        FILE_OPTIONS,
-        upload_doc,
-    )
-    .register_into_engine(
-        engine,
-        move |g: &mut Group, local: &str, remote: &str, opts: Map| {
-            let source = Source::File(PathBuf::from(local));
-            fan_out(
-                &c,
-                g,
-                "upload",
-                Task::install("upload", source, remote, opts),
-            )
-        },
-    );
+        .options(
+            FILE_OPTIONS,
+            |c: &Context, g: &mut Group, local: &str, remote: &str, opts: Options| {
+                let source = Source::File(PathBuf::from(local));
+                fan_out(c, g, "upload", Task::install(source, remote, &opts))
+            },
+        );
 
-    let write_doc = "Write `text` to `remote` on every host of the group in parallel (see Host write).\n\
-        Options: mode, owner, sudo, warn, timeout.";
-    let c = ctx.clone();
-    func(
-        "write",
-        &["group: Group", "remote: String", "text: String", "Array"],
-        write_doc,
-    )
-    .register_into_engine(engine, move |g: &mut Group, remote: &str, text: &str| {
-        let source = Source::Text(text.to_string());
-        fan_out(
-            &c,
-            g,
+    group
+        .add(
             "write",
-            Task::install("write", source, remote, Map::new()),
+            &["group: Group", "remote: String", "text: String", "Array"],
+            "Write `text` to `remote` on every host of the group in parallel (see Host write).\n\
+        Options: mode, owner, sudo, warn, timeout.",
         )
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "write",
-        &[
-            "group: Group",
-            "remote: String",
-            "text: String",
-            "options: Map",
-            "Array",
-        ],
-        FILE_OPTIONS,
-        write_doc,
-    )
-    .register_into_engine(
-        engine,
-        move |g: &mut Group, remote: &str, text: &str, opts: Map| {
-            let source = Source::Text(text.to_string());
-            fan_out(&c, g, "write", Task::install("write", source, remote, opts))
-        },
-    );
+        .options(
+            FILE_OPTIONS,
+            |c: &Context, g: &mut Group, remote: &str, text: &str, opts: Options| {
+                let source = Source::Text(text.to_string());
+                fan_out(c, g, "write", Task::install(source, remote, &opts))
+            },
+        );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssh::connect::CONNECT_OPTIONS;
+
+    #[test]
+    fn a_group_takes_the_connect_options_and_its_own() {
+        assert_eq!(
+            GROUP_OPTIONS.split_last(),
+            Some((&"concurrency", CONNECT_OPTIONS))
+        );
+    }
 }

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{Engine, Map};
+use rhai::Engine;
 use serde::Serialize;
 
 use crate::command::{CAPTURE_LIMIT, CmdResult};
-use crate::core::api::{func, func_with_options};
+use crate::core::api::{self, Functions};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
@@ -245,11 +245,12 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         .register_get("port", |h: &mut Host| h.port as rhai::INT)
         .register_fn("to_string", |h: &mut Host| h.to_string())
         .register_fn("to_debug", |h: &mut Host| format!("Host({h})"));
-    register_commands(engine, ctx);
-    register_files(engine, ctx);
+    let mut methods = api::global(engine, ctx);
+    register_commands(&mut methods);
+    register_files(&mut methods);
 }
 
-fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
+fn register_commands(host: &mut Functions) {
     let run_doc = "Run `cmd` on the host with `sh -c`; output streams live, each line prefixed with the host name.\n\
         Options: warn (return the Result instead of throwing on a non-zero exit), timeout (seconds; the\n\
         remote command is stopped too, exit code 124), env (#{ NAME: value }), cwd, stdin (text), quiet,\n\
@@ -260,126 +261,69 @@ fn register_commands(engine: &mut Engine, ctx: &Arc<Context>) {
         Returns a Result {host, command, code, stdout, stderr, ok, truncated}. A Result keeps the first\n\
         16 MiB of stdout and of stderr; truncated is true (and a warning says so) when more was printed.\n\
         Example: web.run(\"systemctl is-active nginx\", #{ warn: true })";
-    let c = ctx.clone();
-    func("run", &["host: Host", "cmd: String", "Result"], run_doc)
-        .register_into_engine(engine, move |host: &mut Host, cmd: &str| {
-            on_host(&c, host, Task::run("run", cmd, Map::new()))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "run",
-        &["host: Host", "cmd: String", "options: Map", "Result"],
-        RUN_OPTIONS,
-        run_doc,
-    )
-    .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
-        on_host(&c, host, Task::run("run", cmd, opts))
-    });
+    host.add("run", &["host: Host", "cmd: String", "Result"], run_doc)
+        .options(
+            RUN_OPTIONS,
+            |c: &Context, h: &mut Host, cmd: &str, opts: Options| {
+                on_host(c, h, Task::run(cmd, &opts))
+            },
+        );
 
     let sudo_doc = "Run `cmd` as root (or option `user`) with `sudo -n -u USER -- sh -c cmd`. sudo never prompts:\n\
         a host where sudo wants a password is an error that says so (allow NOPASSWD for the login user).\n\
         Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read (as for run; a read that\n\
         needs privileges, e.g. psql as postgres, is a read too).\n\
         Example: db.sudo(\"createdb shop\", #{ user: \"postgres\" })";
-    let c = ctx.clone();
-    func("sudo", &["host: Host", "cmd: String", "Result"], sudo_doc)
-        .register_into_engine(engine, move |host: &mut Host, cmd: &str| {
-            on_host(&c, host, Task::sudo("sudo", cmd, Map::new()))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "sudo",
-        &["host: Host", "cmd: String", "options: Map", "Result"],
-        SUDO_OPTIONS,
-        sudo_doc,
-    )
-    .register_into_engine(engine, move |host: &mut Host, cmd: &str, opts: Map| {
-        on_host(&c, host, Task::sudo("sudo", cmd, opts))
-    });
+    host.add("sudo", &["host: Host", "cmd: String", "Result"], sudo_doc)
+        .options(
+            SUDO_OPTIONS,
+            |c: &Context, h: &mut Host, cmd: &str, opts: Options| {
+                on_host(c, h, Task::sudo(cmd, &opts))
+            },
+        );
 
-    let c = ctx.clone();
-    func(
+    host.add(
         "shell",
         &["host: Host", "()"],
         "An interactive terminal session on the host, over its shared connection (needs a terminal).\n\
          Example (REPL): ssh::connect(\"web-1\").shell()",
     )
-    .register_into_engine(engine, move |host: &mut Host| shell(&c, host));
+    .native(|c: &Context, h: &mut Host| shell(c, h));
 }
 
-fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
+fn register_files(host: &mut Functions) {
     let upload_doc = "Copy the local file `local` to `remote` on the host, streamed (any size, binary-safe).\n\
         The file is written beside `remote`, checked for size, given its mode/owner, then renamed over\n\
         `remote`: a failed transfer leaves the old file. Without `mode`, a replaced file keeps its mode.\n\
         Options: mode (\"0644\"), owner (\"user\" or \"user:group\"), sudo (true, or a user: install as\n\
         that user, staging the data in /tmp), warn, timeout.\n\
         Example: web.upload(\"files/nginx.conf\", \"/etc/nginx/nginx.conf\", #{ sudo: true, mode: \"0644\" })";
-    let c = ctx.clone();
-    func(
+    host.add(
         "upload",
         &["host: Host", "local: String", "remote: String", "Result"],
         upload_doc,
     )
-    .register_into_engine(engine, move |host: &mut Host, local: &str, remote: &str| {
-        let source = Source::File(PathBuf::from(local));
-        on_host(
-            &c,
-            host,
-            Task::install("upload", source, remote, Map::new()),
-        )
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "upload",
-        &[
-            "host: Host",
-            "local: String",
-            "remote: String",
-            "options: Map",
-            "Result",
-        ],
+    .options(
         FILE_OPTIONS,
-        upload_doc,
-    )
-    .register_into_engine(
-        engine,
-        move |host: &mut Host, local: &str, remote: &str, opts: Map| {
+        |c: &Context, h: &mut Host, local: &str, remote: &str, opts: Options| {
             let source = Source::File(PathBuf::from(local));
-            on_host(&c, host, Task::install("upload", source, remote, opts))
+            on_host(c, h, Task::install(source, remote, &opts))
         },
     );
 
     let write_doc = "Write `text` to the file `remote` on the host, atomically (as upload).\n\
         Options: mode, owner, sudo, warn, timeout.\n\
         Example: db.write(\"/etc/app/env\", `DB=${name}\\n`, #{ mode: \"0600\", sudo: true })";
-    let c = ctx.clone();
-    func(
+    host.add(
         "write",
         &["host: Host", "remote: String", "text: String", "Result"],
         write_doc,
     )
-    .register_into_engine(engine, move |host: &mut Host, remote: &str, text: &str| {
-        let source = Source::Text(text.to_string());
-        on_host(&c, host, Task::install("write", source, remote, Map::new()))
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "write",
-        &[
-            "host: Host",
-            "remote: String",
-            "text: String",
-            "options: Map",
-            "Result",
-        ],
+    .options(
         FILE_OPTIONS,
-        write_doc,
-    )
-    .register_into_engine(
-        engine,
-        move |host: &mut Host, remote: &str, text: &str, opts: Map| {
+        |c: &Context, h: &mut Host, remote: &str, text: &str, opts: Options| {
             let source = Source::Text(text.to_string());
-            on_host(&c, host, Task::install("write", source, remote, opts))
+            on_host(c, h, Task::install(source, remote, &opts))
         },
     );
 
@@ -387,38 +331,15 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         Streamed to a temporary file beside `local`, renamed into place when complete.\n\
         Options: sudo (true, or a user: read the file as that user).\n\
         Example: db.download(\"/var/backups/shop.sql\", \"backups/\")";
-    let c = ctx.clone();
-    func(
+    host.add(
         "download",
         &["host: Host", "remote: String", "local: String", "()"],
         download_doc,
     )
-    .register_into_engine(engine, move |host: &mut Host, remote: &str, local: &str| {
-        download(&c, host, remote, local, &Options::empty("download"))
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "download",
-        &[
-            "host: Host",
-            "remote: String",
-            "local: String",
-            "options: Map",
-            "()",
-        ],
+    .options(
         READ_OPTIONS,
-        download_doc,
-    )
-    .register_into_engine(
-        engine,
-        move |host: &mut Host, remote: &str, local: &str, opts: Map| {
-            download(
-                &c,
-                host,
-                remote,
-                local,
-                &Options::new("download", opts, READ_OPTIONS)?,
-            )
+        |c: &Context, h: &mut Host, remote: &str, local: &str, opts: Options| {
+            download(c, h, remote, local, &opts)
         },
     );
 
@@ -426,34 +347,21 @@ fn register_files(engine: &mut Engine, ctx: &Arc<Context>) {
         error (copy it with download instead).\n\
         Options: sudo (true, or a user).\n\
         Example: let version = web.read(\"/srv/app/VERSION\");";
-    let c = ctx.clone();
-    func(
+    host.add(
         "read",
         &["host: Host", "remote: String", "String"],
         read_doc,
     )
-    .register_into_engine(engine, move |host: &mut Host, remote: &str| {
-        read(&c, host, remote, &Options::empty("read"))
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "read",
-        &["host: Host", "remote: String", "options: Map", "String"],
+    .options(
         READ_OPTIONS,
-        read_doc,
-    )
-    .register_into_engine(engine, move |host: &mut Host, remote: &str, opts: Map| {
-        read(&c, host, remote, &Options::new("read", opts, READ_OPTIONS)?)
-    });
+        |c: &Context, h: &mut Host, remote: &str, opts: Options| read(c, h, remote, &opts),
+    );
 
-    let c = ctx.clone();
-    func(
+    host.add(
         "exists",
         &["host: Host", "path: String", "bool"],
         "Whether `path` exists on the host (a file, directory or symlink).\n\
          Example: if !web.exists(\"/srv/app/current\") { ... }",
     )
-    .register_into_engine(engine, move |host: &mut Host, path: &str| {
-        exists(&c, host, path)
-    });
+    .native(|c: &Context, h: &mut Host, path: &str| exists(c, h, path));
 }

@@ -12,49 +12,26 @@ pub mod task;
 
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Map, Module};
+use rhai::Engine;
 
-use crate::core::api::{func, func_with_options};
+use crate::core::api;
 use crate::core::context::Context;
-use crate::core::options::Options;
 use crate::ssh::connect::{CONNECT_OPTIONS, connect};
 
 /// Everything `ssh::` adds to the engine.
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
-    engine.register_static_module("ssh", module(ctx).into());
-    host::register(engine, ctx);
-    group::register(engine, ctx);
-}
-
-fn module(ctx: &Arc<Context>) -> Module {
-    let mut module = Module::new();
-    let doc = "Connect to `target` and return a Host. The target is an address, a DNS name, an ssh_config alias,\n\
+    api::module(engine, ctx, "ssh", |ssh| {
+        ssh.add("connect", &["target: Dynamic", "Host"], "Connect to `target` and return a Host. The target is an address, a DNS name, an ssh_config alias,\n\
         a Host, or an instance (anything with public_ip/private_ip/public_dns/private_dns, e.g. an ec2 Instance).\n\
         Options: user, port, key (private key file), jump (ProxyJump hosts, comma-separated),\n\
         address (\"public\" or \"private\": which address of an instance), strict_host_keys (refuse hosts\n\
         not in known_hosts; default: new hosts are added, changed keys always refused), connect_timeout (seconds).\n\
         ssh_config (--ssh-config, or ~/.ssh/config) and ssh-agent apply; opsh.toml [ssh] user/key are defaults.\n\
         One connection per user@host:port is shared by every later call of the run.\n\
-        Example: let web = ssh::connect(\"web-1\", #{ user: \"deploy\" });";
-    let c = ctx.clone();
-    func("connect", &["target: Dynamic", "Host"], doc)
-        .set_into_module(&mut module, move |target: Dynamic| {
-            connect(&c, target, &Options::empty("ssh::connect"))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "connect",
-        &["target: Dynamic", "options: Map", "Host"],
-        CONNECT_OPTIONS,
-        doc,
-    )
-    .set_into_module(&mut module, move |target: Dynamic, opts: Map| {
-        connect(
-            &c,
-            target,
-            &Options::new("ssh::connect", opts, CONNECT_OPTIONS)?,
-        )
+        Example: let web = ssh::connect(\"web-1\", #{ user: \"deploy\" });")
+            .options(CONNECT_OPTIONS, connect);
+        group::register_constructor(ssh);
     });
-    crate::ssh::group::register_constructor(&mut module, ctx);
-    module
+    host::register(engine, ctx);
+    group::register(engine, ctx);
 }

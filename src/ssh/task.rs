@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rhai::Map;
-
 use crate::command::{COMMAND_OPTIONS, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
@@ -72,16 +70,14 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn run(function: &str, cmd: &str, map: Map) -> RhaiResult<Self> {
-        let opts = Options::new(function, map, RUN_OPTIONS)?;
-        Self::command(&opts, cmd, None)
+    pub fn run(cmd: &str, opts: &Options) -> RhaiResult<Self> {
+        Self::command(opts, cmd, None)
     }
 
-    pub fn sudo(function: &str, cmd: &str, map: Map) -> RhaiResult<Self> {
-        let opts = Options::new(function, map, SUDO_OPTIONS)?;
+    pub fn sudo(cmd: &str, opts: &Options) -> RhaiResult<Self> {
         let user = opts.string("user")?.unwrap_or_else(|| "root".into());
         remote_script::check_account("sudo user", &user).map_err(runtime_error)?;
-        Self::command(&opts, cmd, Some(user))
+        Self::command(opts, cmd, Some(user))
     }
 
     fn command(opts: &Options, cmd: &str, sudo: Option<String>) -> RhaiResult<Self> {
@@ -113,8 +109,8 @@ impl Task {
         })
     }
 
-    pub fn install(function: &str, source: Source, remote: &str, map: Map) -> RhaiResult<Self> {
-        let opts = Options::new(function, map, FILE_OPTIONS)?;
+    pub fn install(source: Source, remote: &str, opts: &Options) -> RhaiResult<Self> {
+        let function = opts.function();
         if let Source::File(path) = &source {
             check_no_nul("the local path", &path.to_string_lossy()).map_err(runtime_error)?;
         }
@@ -138,7 +134,7 @@ impl Task {
                 remote: remote.to_string(),
                 mode,
                 owner: opts.string("owner")?,
-                sudo: sudo_user(&opts)?,
+                sudo: sudo_user(opts)?,
                 timeout: opts.seconds("timeout")?,
             },
             warn: opts.bool("warn")?.unwrap_or(false),

@@ -14,12 +14,12 @@ use aws_sdk_s3::primitives::{ByteStream, DateTimeFormat};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
 };
-use rhai::{Array, Blob, Dynamic, Engine, INT, Map, Module};
+use rhai::{Array, Blob, Dynamic, Engine, INT, Map};
 
 use crate::aws::s3::plan::{Object, planned};
 use crate::aws::s3::transfer::{DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MIB, MIN_PART_SIZE, Upload};
 use crate::aws::{Aws, call_error, clients, error_code, transfer_error};
-use crate::core::api::{func, func_with_options};
+use crate::core::api;
 use crate::core::context::Context;
 use crate::core::journal::now;
 use crate::core::options::{Options, RhaiResult, runtime_error};
@@ -36,204 +36,110 @@ const MAX_PRESIGN_SECONDS: INT = 7 * 24 * 3600;
 
 /// `s3::`.
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
-    engine.register_static_module("s3", module(ctx).into());
-}
+    api::module(engine, ctx, "s3", |s3| {
+        s3.add(
+            "buckets",
+            &["Array"],
+            "The names of the buckets these credentials own, sorted.\n\
+             Example: if !s3::buckets().contains(\"backups\") { s3::create_bucket(\"backups\"); }",
+        )
+        .native(buckets);
 
-fn module(ctx: &Arc<Context>) -> Module {
-    let mut m = Module::new();
+        s3.add(
+            "create_bucket",
+            &["name: String", "String"],
+            "Create a bucket in the current region; a bucket you already own is fine. Returns the name.\n\
+             Example: s3::create_bucket(\"acme-backups\");",
+        )
+        .native(create_bucket);
 
-    let c = ctx.clone();
-    func(
-        "buckets",
-        &["Array"],
-        "The names of the buckets these credentials own, sorted.\n\
-         Example: if !s3::buckets().contains(\"backups\") { s3::create_bucket(\"backups\"); }",
-    )
-    .set_into_module(&mut m, move || buckets(&c));
+        s3.add(
+            "put",
+            &["bucket: String", "key: String", "data: String | Blob", "()"],
+            "Store text or a blob as an object (in memory: for files use s3::upload).\n\
+            Options: content_type.\n\
+            Example: s3::put(\"acme-backups\", \"latest.txt\", timestamp);",
+        )
+        .options(PUT_OPTIONS, put);
 
-    let c = ctx.clone();
-    func(
-        "create_bucket",
-        &["name: String", "String"],
-        "Create a bucket in the current region; a bucket you already own is fine. Returns the name.\n\
-         Example: s3::create_bucket(\"acme-backups\");",
-    )
-    .set_into_module(&mut m, move |name: &str| create_bucket(&c, name));
+        s3.add(
+            "get",
+            &["bucket: String", "key: String", "String"],
+            "An object as text; an error if it is not UTF-8 (use s3::get_blob for binary data).\n\
+             Example: let version = s3::get(\"acme-releases\", \"current\");",
+        )
+        .native(get_text);
 
-    let put_doc = "Store text or a blob as an object (in memory: for files use s3::upload).\n\
-        Options: content_type.\n\
-        Example: s3::put(\"acme-backups\", \"latest.txt\", timestamp);";
-    let c = ctx.clone();
-    func(
-        "put",
-        &["bucket: String", "key: String", "data: String | Blob", "()"],
-        put_doc,
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str, data: Dynamic| {
-        put(&c, bucket, key, data, Options::empty("s3::put"))
+        s3.add(
+            "get_blob",
+            &["bucket: String", "key: String", "Blob"],
+            "An object's bytes as a blob (in memory: for large objects use s3::download).\n\
+             Example: let key = s3::get_blob(\"acme-secrets\", \"tls.der\");",
+        )
+        .native(|c: &Context, bucket: &str, key: &str| get_bytes(c, "s3::get_blob", bucket, key));
+
+        s3.add(
+            "upload",
+            &[
+                "bucket: String",
+                "key: String",
+                "local_path: String",
+                "String",
+            ],
+            "Upload a local file (relative to the current directory), streamed from disk.\n\
+            Files above the part size go up in parallel parts; an unfinished upload is aborted.\n\
+            A key ending in `/` gets the file's name appended. Returns the key.\n\
+            Options: content_type, part_size (bytes, at least 5 MiB; default 16 MiB).\n\
+            Example: s3::upload(\"acme-backups\", `db/${date}.sql.gz`, \"/tmp/dump.sql.gz\");",
+        )
+        .options(UPLOAD_OPTIONS, upload);
+
+        s3.add(
+            "download",
+            &["bucket: String", "key: String", "local_path: String", "String"],
+            "Download an object to a local file, streamed to disk.\n\
+             The path is relative to the current directory; a directory gets the key's last part as file name.\n\
+             The file is replaced only once the download is complete.\n\
+             Returns the path written.\n\
+             Example: s3::download(\"acme-backups\", \"db/latest.sql.gz\", \"restore.sql.gz\");",
+        )
+        .native(download);
+
+        s3.add(
+            "exists",
+            &["bucket: String", "key: String", "bool"],
+            "Whether the object exists (an error if the bucket does not, or access is denied).\n\
+             Example: if !s3::exists(\"acme-backups\", marker) { ... }",
+        )
+        .native(exists);
+
+        s3.add(
+            "list",
+            &["bucket: String", "Array"],
+            "The objects (under `prefix`) as [#{ key, size, modified }], all pages, sorted by key.\n\
+            `modified` is ISO 8601 in UTC.\n\
+            Options: prefix, page_size (keys per request, 1 to 1000).\n\
+            Example: for o in s3::list(\"acme-backups\", #{ prefix: \"db/\" }) { print(o.key); }",
+        )
+        .options(LIST_OPTIONS, list);
+
+        s3.add(
+            "delete",
+            &["bucket: String", "key_or_keys: String | Array", "()"],
+            "Delete an object, or an array of objects, after a confirmation.\n\
+             --yes or --var confirm_delete=yes answers it; keys that do not exist are not an error.\n\
+             Example: s3::delete(\"acme-backups\", old.map(|o| o.key));",
+        )
+        .native(delete);
+
+        s3.add(
+            "presign",
+            &["bucket: String", "key: String", "seconds: int", "String"],
+            "A URL that fetches the object with a plain HTTP GET for `seconds` (at most 7 days).\n\
+             Example: let url = s3::presign(\"acme-releases\", \"app.tar.gz\", 600);",
+        )
+        .native(presign);
     });
-    let c = ctx.clone();
-    func_with_options(
-        "put",
-        &[
-            "bucket: String",
-            "key: String",
-            "data: String | Blob",
-            "options: Map",
-            "()",
-        ],
-        PUT_OPTIONS,
-        put_doc,
-    )
-    .set_into_module(
-        &mut m,
-        move |bucket: &str, key: &str, data: Dynamic, opts: Map| {
-            put(
-                &c,
-                bucket,
-                key,
-                data,
-                Options::new("s3::put", opts, PUT_OPTIONS)?,
-            )
-        },
-    );
-
-    let c = ctx.clone();
-    func(
-        "get",
-        &["bucket: String", "key: String", "String"],
-        "An object as text; an error if it is not UTF-8 (use s3::get_blob for binary data).\n\
-         Example: let version = s3::get(\"acme-releases\", \"current\");",
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str| {
-        get_text(&c, bucket, key)
-    });
-
-    let c = ctx.clone();
-    func(
-        "get_blob",
-        &["bucket: String", "key: String", "Blob"],
-        "An object's bytes as a blob (in memory: for large objects use s3::download).\n\
-         Example: let key = s3::get_blob(\"acme-secrets\", \"tls.der\");",
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str| {
-        get_bytes(&c, "s3::get_blob", bucket, key)
-    });
-
-    let upload_doc = "Upload a local file (relative to the current directory), streamed from disk.\n\
-        Files above the part size go up in parallel parts; an unfinished upload is aborted.\n\
-        A key ending in `/` gets the file's name appended. Returns the key.\n\
-        Options: content_type, part_size (bytes, at least 5 MiB; default 16 MiB).\n\
-        Example: s3::upload(\"acme-backups\", `db/${date}.sql.gz`, \"/tmp/dump.sql.gz\");";
-    let c = ctx.clone();
-    func(
-        "upload",
-        &[
-            "bucket: String",
-            "key: String",
-            "local_path: String",
-            "String",
-        ],
-        upload_doc,
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str, path: &str| {
-        upload(&c, bucket, key, path, Options::empty("s3::upload"))
-    });
-    let c = ctx.clone();
-    func_with_options(
-        "upload",
-        &[
-            "bucket: String",
-            "key: String",
-            "local_path: String",
-            "options: Map",
-            "String",
-        ],
-        UPLOAD_OPTIONS,
-        upload_doc,
-    )
-    .set_into_module(
-        &mut m,
-        move |bucket: &str, key: &str, path: &str, opts: Map| {
-            upload(
-                &c,
-                bucket,
-                key,
-                path,
-                Options::new("s3::upload", opts, UPLOAD_OPTIONS)?,
-            )
-        },
-    );
-
-    let c = ctx.clone();
-    func(
-        "download",
-        &["bucket: String", "key: String", "local_path: String", "String"],
-        "Download an object to a local file, streamed to disk.\n\
-         The path is relative to the current directory; a directory gets the key's last part as file name.\n\
-         The file is replaced only once the download is complete.\n\
-         Returns the path written.\n\
-         Example: s3::download(\"acme-backups\", \"db/latest.sql.gz\", \"restore.sql.gz\");",
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str, path: &str| {
-        download(&c, bucket, key, path)
-    });
-
-    let c = ctx.clone();
-    func(
-        "exists",
-        &["bucket: String", "key: String", "bool"],
-        "Whether the object exists (an error if the bucket does not, or access is denied).\n\
-         Example: if !s3::exists(\"acme-backups\", marker) { ... }",
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str| {
-        exists(&c, bucket, key)
-    });
-
-    let list_doc = "The objects (under `prefix`) as [#{ key, size, modified }], all pages, sorted by key.\n\
-        `modified` is ISO 8601 in UTC.\n\
-        Options: prefix, page_size (keys per request, 1 to 1000).\n\
-        Example: for o in s3::list(\"acme-backups\", #{ prefix: \"db/\" }) { print(o.key); }";
-    let c = ctx.clone();
-    func("list", &["bucket: String", "Array"], list_doc)
-        .set_into_module(&mut m, move |bucket: &str| {
-            list(&c, bucket, Options::empty("s3::list"))
-        });
-    let c = ctx.clone();
-    func_with_options(
-        "list",
-        &["bucket: String", "options: Map", "Array"],
-        LIST_OPTIONS,
-        list_doc,
-    )
-    .set_into_module(&mut m, move |bucket: &str, opts: Map| {
-        list(&c, bucket, Options::new("s3::list", opts, LIST_OPTIONS)?)
-    });
-
-    let c = ctx.clone();
-    func(
-        "delete",
-        &["bucket: String", "key_or_keys: String | Array", "()"],
-        "Delete an object, or an array of objects, after a confirmation.\n\
-         --yes or --var confirm_delete=yes answers it; keys that do not exist are not an error.\n\
-         Example: s3::delete(\"acme-backups\", old.map(|o| o.key));",
-    )
-    .set_into_module(&mut m, move |bucket: &str, keys: Dynamic| {
-        delete(&c, bucket, keys)
-    });
-
-    let c = ctx.clone();
-    func(
-        "presign",
-        &["bucket: String", "key: String", "seconds: int", "String"],
-        "A URL that fetches the object with a plain HTTP GET for `seconds` (at most 7 days).\n\
-         Example: let url = s3::presign(\"acme-releases\", \"app.tar.gz\", 600);",
-    )
-    .set_into_module(&mut m, move |bucket: &str, key: &str, seconds: INT| {
-        presign(&c, bucket, key, seconds)
-    });
-
-    m
 }
 
 /// `s3://bucket/key` for messages, after checking neither part is empty.
