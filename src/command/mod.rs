@@ -6,10 +6,10 @@ pub mod stream;
 use std::path::PathBuf;
 
 use rhai::ImmutableString;
-use serde::Serialize;
 
 use crate::core::context::Context;
 use crate::core::output::{Output, size};
+use crate::core::record::record;
 use stream::Captured;
 
 /// The most of each stream (stdout, stderr) a Result keeps: what is beyond
@@ -47,23 +47,32 @@ pub fn stdout_path(template: &str, host: &str) -> PathBuf {
 
 /// The Result type, shared by local and remote commands.
 pub fn register(engine: &mut rhai::Engine, ctx: &std::sync::Arc<Context>) {
-    CmdResult::register_type(engine);
-    ctx.output.add_record::<CmdResult>();
+    ctx.add_record::<CmdResult>(engine);
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct CmdResult {
-    pub host: String,
-    pub command: String,
-    pub code: i64,
-    /// Shared, not copied, when a runbook reads it or copies the Result.
-    #[serde(serialize_with = "as_str")]
-    pub stdout: ImmutableString,
-    #[serde(serialize_with = "as_str")]
-    pub stderr: ImmutableString,
-    pub ok: bool,
-    /// stdout or stderr was cut at the capture limit.
-    pub truncated: bool,
+record! {
+    pub struct CmdResult as "Result" {
+        pub host: String,
+        pub command: String,
+        pub code: i64,
+        /// Shared, not copied, when a runbook reads it or copies the Result.
+        #[serde(serialize_with = "as_str")]
+        pub stdout: ImmutableString,
+        #[serde(serialize_with = "as_str")]
+        pub stderr: ImmutableString,
+        pub ok: bool,
+        /// stdout or stderr was cut at the capture limit.
+        pub truncated: bool,
+    }
+    row(r) [
+        "host" => r.host.clone(),
+        "code" => r.code.to_string(),
+        "stdout" => r.stdout.lines().next_back().unwrap_or_default().to_string(),
+        "stderr" => r.stderr.lines().next_back().unwrap_or_default().to_string(),
+    ]
+    // A Result reads as its output, not as its fields.
+    text(r) => r.to_string();
+    debug(r) => format!("{r:?}");
 }
 
 /// The stdout of a command a dry run planned instead of running: text that
@@ -128,50 +137,6 @@ impl CmdResult {
         }
         message += "\n(pass #{ warn: true } to get the Result back instead of an error)";
         message
-    }
-
-    fn register_type(engine: &mut rhai::Engine) {
-        engine
-            .register_type_with_name::<Self>("Result")
-            .register_get("host", |r: &mut Self| r.host.clone())
-            .register_get("command", |r: &mut Self| r.command.clone())
-            .register_get("code", |r: &mut Self| r.code)
-            .register_get("stdout", |r: &mut Self| r.stdout.clone())
-            .register_get("stderr", |r: &mut Self| r.stderr.clone())
-            .register_get("ok", |r: &mut Self| r.ok)
-            .register_get("truncated", |r: &mut Self| r.truncated)
-            .register_fn("to_string", |r: &mut Self| r.to_string())
-            .register_fn("to_debug", |r: &mut Self| format!("{r:?}"));
-    }
-}
-
-impl crate::core::output::Record for CmdResult {
-    /// A Result reads as its output, not as its fields.
-    fn text(&self) -> Option<String> {
-        Some(self.to_string())
-    }
-
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("host", self.host.clone()),
-            ("code", self.code.to_string()),
-            (
-                "stdout",
-                self.stdout
-                    .lines()
-                    .next_back()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            (
-                "stderr",
-                self.stderr
-                    .lines()
-                    .next_back()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-        ]
     }
 }
 

@@ -14,6 +14,7 @@ use crate::core::machine::Machines;
 use crate::core::options::RhaiResult;
 use crate::core::output::Output;
 use crate::core::planned::World;
+use crate::core::record::Record;
 use crate::core::runtime::Runtime;
 use crate::core::services::{Service, Services};
 use crate::core::settings::Settings;
@@ -85,6 +86,13 @@ impl Context {
     /// (`Act::dry_run` is false), since its output feeds the runbook.
     pub fn read(&self, action: &str, target: &str, args: Value) -> RhaiResult<Act<'_>> {
         self.journal.step(&self.output, action, target, args, true)
+    }
+
+    /// Add the record type `T` to `engine` (its properties, `to_string`)
+    /// and to this run's output (its JSON and table rows).
+    pub fn add_record<T: Record + rhai::CustomType>(&self, engine: &mut rhai::Engine) {
+        engine.build_type::<T>();
+        self.output.add_record::<T>();
     }
 
     /// This run's `T` (a domain's clients or connections), built by `build`

@@ -10,6 +10,7 @@ pub mod output;
 pub mod planned;
 pub mod prompt;
 pub mod quote;
+pub mod record;
 pub mod redact;
 pub mod runtime;
 pub mod services;

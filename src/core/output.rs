@@ -6,6 +6,8 @@ use std::sync::{Mutex, RwLock};
 
 use rhai::Dynamic;
 
+use crate::core::record::Record;
+
 /// How results, listings and errors are written (`--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,18 +144,6 @@ impl Output {
             false,
             &serde_json::to_string_pretty(&value).unwrap_or_default(),
         );
-    }
-}
-
-/// A value type of a domain (Result, Instance, Volume...): JSON by its
-/// fields, and a table row each when a list of them is shown.
-pub trait Record: serde::Serialize + Clone + Send + Sync + 'static {
-    /// Column names with this record's values, for tables.
-    fn row(&self) -> Vec<(&'static str, String)>;
-
-    /// How one such value reads in text mode, if not as its JSON.
-    fn text(&self) -> Option<String> {
-        None
     }
 }
 

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhai::Engine;
-use serde::Serialize;
 
 use crate::command::{CAPTURE_LIMIT, CmdResult};
 use crate::core::api::{self, Functions};
@@ -12,6 +11,7 @@ use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::quote::check_no_nul;
+use crate::core::record::record;
 use crate::ssh::remote::{self, Capture, Input, Job, Stdout};
 use crate::ssh::remote_script;
 use crate::ssh::session::{HostSpec, pool};
@@ -19,16 +19,25 @@ use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, su
 
 const READ_OPTIONS: &[&str] = &["sudo"];
 
-/// A connected host. Its connection is the run's shared master for
-/// user@address:port, reopened if it died.
-#[derive(Debug, Clone, Serialize)]
-pub struct Host {
-    pub name: String,
-    pub address: String,
-    pub user: String,
-    pub port: u16,
-    #[serde(skip)]
-    pub spec: Arc<HostSpec>,
+record! {
+    /// A connected host. Its connection is the run's shared master for
+    /// user@address:port, reopened if it died.
+    pub struct Host as "Host" {
+        pub name: String,
+        pub address: String,
+        pub user: String,
+        pub port: u16,
+    }
+    hidden {
+        pub spec: Arc<HostSpec>,
+    }
+    row(h) [
+        "name" => h.name.clone(),
+        "address" => h.address.clone(),
+        "user" => h.user.clone(),
+        "port" => h.port.to_string(),
+    ]
+    debug(h) => format!("Host({h})");
 }
 
 impl Host {
@@ -52,17 +61,6 @@ impl std::fmt::Display for Host {
             "{} ({}@{}:{})",
             self.name, self.user, self.address, self.port
         )
-    }
-}
-
-impl crate::core::output::Record for Host {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("name", self.name.clone()),
-            ("address", self.address.clone()),
-            ("user", self.user.clone()),
-            ("port", self.port.to_string()),
-        ]
     }
 }
 
@@ -236,15 +234,7 @@ fn shell(ctx: &Context, host: &Host) -> RhaiResult<()> {
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
-    ctx.output.add_record::<Host>();
-    engine
-        .register_type_with_name::<Host>("Host")
-        .register_get("name", |h: &mut Host| h.name.clone())
-        .register_get("address", |h: &mut Host| h.address.clone())
-        .register_get("user", |h: &mut Host| h.user.clone())
-        .register_get("port", |h: &mut Host| h.port as rhai::INT)
-        .register_fn("to_string", |h: &mut Host| h.to_string())
-        .register_fn("to_debug", |h: &mut Host| format!("Host({h})"));
+    ctx.add_record::<Host>(engine);
     let mut methods = api::global(engine, ctx);
     register_commands(&mut methods);
     register_files(&mut methods);

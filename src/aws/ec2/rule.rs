@@ -10,6 +10,7 @@ use rhai::{Dynamic, Map};
 use serde::Serialize;
 
 use crate::core::options::{RhaiResult, runtime_error};
+use crate::core::record::ToScript;
 
 /// EC2's name for "every protocol".
 pub const ALL: &str = "-1";
@@ -152,6 +153,13 @@ impl Rule {
         map.insert("cidr".into(), text(v.cidr));
         map.insert("source_group".into(), text(v.source_group));
         map
+    }
+}
+
+/// A rule reads in a script as the map it is written as.
+impl ToScript for Rule {
+    fn to_script(&self) -> Dynamic {
+        Dynamic::from(self.to_map())
     }
 }
 

@@ -1,106 +1,161 @@
 //! The EC2 values runbooks hold: Instance, Image, SecurityGroup, Address,
-//! Volume, Snapshot, KeyPair. Read-only fields, a readable `to_string`, a
-//! table row and JSON each; built from the SDK's types here and only here.
+//! Volume, Snapshot, KeyPair, each declared once (fields, table row) with a
+//! readable `to_string`; built from the SDK's types here and only here.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_ec2::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_ec2::types as sdk;
-use rhai::{Array, Dynamic, Engine, Map};
-use serde::Serialize;
+use rhai::Engine;
 
 use crate::aws::ec2::rule::Rule;
 use crate::core::context::Context;
 use crate::core::machine::{Addresses, Machine};
-use crate::core::output::Record;
+use crate::core::record::record;
 
 pub type Tags = BTreeMap<String, String>;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Instance {
-    pub id: String,
-    pub state: String,
-    #[serde(rename = "type")]
-    pub instance_type: String,
-    pub image: String,
-    pub public_ip: Option<String>,
-    pub private_ip: Option<String>,
-    pub public_dns: Option<String>,
-    pub private_dns: Option<String>,
-    pub zone: Option<String>,
-    pub key_name: Option<String>,
-    pub launch_time: Option<String>,
-    pub tags: Tags,
-    /// Group ids: they resolve anywhere a security group is expected.
-    pub security_groups: Vec<String>,
+record! {
+    #[derive(Default)]
+    pub struct Instance as "Instance" {
+        pub id: String,
+        pub state: String,
+        pub instance_type: String as "type",
+        pub image: String,
+        pub public_ip: Option<String>,
+        pub private_ip: Option<String>,
+        pub public_dns: Option<String>,
+        pub private_dns: Option<String>,
+        pub zone: Option<String>,
+        pub key_name: Option<String>,
+        pub launch_time: Option<String>,
+        pub tags: Tags,
+        /// Group ids: they resolve anywhere a security group is expected.
+        pub security_groups: Vec<String>,
+    }
+    row(i) [
+        "id" => i.id.clone(),
+        "name" => i.tags.get("Name").cloned().unwrap_or_default(),
+        "state" => i.state.clone(),
+        "type" => i.instance_type.clone(),
+        "zone" => or_dash(&i.zone),
+        "public_ip" => or_dash(&i.public_ip),
+        "private_ip" => or_dash(&i.private_ip),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Image {
-    pub id: String,
-    pub name: Option<String>,
-    pub state: String,
-    pub created: Option<String>,
-    pub tags: Tags,
+record! {
+    pub struct Image as "Image" {
+        pub id: String,
+        pub name: Option<String>,
+        pub state: String,
+        pub created: Option<String>,
+        pub tags: Tags,
+    }
+    row(i) [
+        "id" => i.id.clone(),
+        "name" => or_dash(&i.name),
+        "state" => i.state.clone(),
+        "created" => or_dash(&i.created),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub vpc: Option<String>,
-    /// Ingress rules, one per protocol, port range and source.
-    pub rules: Vec<Rule>,
-    pub tags: Tags,
+record! {
+    pub struct SecurityGroup as "SecurityGroup" {
+        pub id: String,
+        pub name: String,
+        pub description: Option<String>,
+        pub vpc: Option<String>,
+        /// Ingress rules, one per protocol, port range and source.
+        pub rules: Vec<Rule>,
+        pub tags: Tags,
+    }
+    row(g) [
+        "id" => g.id.clone(),
+        "name" => g.name.clone(),
+        "vpc" => or_dash(&g.vpc),
+        "rules" => g.rules.len().to_string(),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Address {
-    pub ip: String,
-    pub allocation_id: String,
-    pub instance: Option<String>,
-    pub tags: Tags,
-    /// Needed to detach the address before releasing it.
-    #[serde(skip)]
-    pub association_id: Option<String>,
+record! {
+    pub struct Address as "Address" {
+        pub ip: String,
+        pub allocation_id: String,
+        pub instance: Option<String>,
+        pub tags: Tags,
+    }
+    hidden {
+        /// Needed to detach the address before releasing it.
+        pub association_id: Option<String>,
+    }
+    row(a) [
+        "ip" => a.ip.clone(),
+        "allocation_id" => a.allocation_id.clone(),
+        "instance" => or_dash(&a.instance),
+        "name" => a.tags.get("Name").cloned().unwrap_or_default(),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Volume {
-    pub id: String,
-    pub size: i64,
-    pub zone: Option<String>,
-    pub state: String,
-    pub instance: Option<String>,
-    pub device: Option<String>,
-    pub tags: Tags,
-    #[serde(skip)]
-    pub created: Option<String>,
-    /// `attaching`, `attached`...: the volume's state alone says `in-use`
-    /// before the attachment is done.
-    #[serde(skip)]
-    pub attachment_state: Option<String>,
+record! {
+    #[derive(Default)]
+    pub struct Volume as "Volume" {
+        pub id: String,
+        pub size: i64,
+        pub zone: Option<String>,
+        pub state: String,
+        pub instance: Option<String>,
+        pub device: Option<String>,
+        pub tags: Tags,
+    }
+    hidden {
+        pub created: Option<String>,
+        /// `attaching`, `attached`...: the volume's state alone says `in-use`
+        /// before the attachment is done.
+        pub attachment_state: Option<String>,
+    }
+    row(v) [
+        "id" => v.id.clone(),
+        "name" => v.tags.get("Name").cloned().unwrap_or_default(),
+        "size" => format!("{} GiB", v.size),
+        "state" => v.state.clone(),
+        "zone" => or_dash(&v.zone),
+        "instance" => or_dash(&v.instance),
+        "device" => or_dash(&v.device),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    pub id: String,
-    pub volume: Option<String>,
-    pub state: String,
-    pub started: Option<String>,
-    pub description: Option<String>,
-    pub tags: Tags,
+record! {
+    pub struct Snapshot as "Snapshot" {
+        pub id: String,
+        pub volume: Option<String>,
+        pub state: String,
+        pub started: Option<String>,
+        pub description: Option<String>,
+        pub tags: Tags,
+    }
+    row(s) [
+        "id" => s.id.clone(),
+        "volume" => or_dash(&s.volume),
+        "state" => s.state.clone(),
+        "started" => or_dash(&s.started),
+        "description" => or_dash(&s.description),
+    ]
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyPair {
-    pub name: String,
-    pub fingerprint: Option<String>,
-    pub id: Option<String>,
+record! {
+    pub struct KeyPair as "KeyPair" {
+        pub name: String,
+        pub fingerprint: Option<String>,
+        pub id: Option<String>,
+    }
+    row(k) [
+        "name" => k.name.clone(),
+        "id" => or_dash(&k.id),
+        "fingerprint" => or_dash(&k.fingerprint),
+    ]
 }
-
 /// A text value AWS may leave out or send empty.
 fn text(value: Option<&str>) -> Option<String> {
     value.filter(|v| !v.is_empty()).map(str::to_string)
@@ -261,117 +316,21 @@ impl From<&sdk::KeyPairInfo> for KeyPair {
     }
 }
 
-fn opt(value: &Option<String>) -> Dynamic {
-    value.clone().map_or(Dynamic::UNIT, Dynamic::from)
-}
-
-fn map_of(tags: &Tags) -> Map {
-    tags.iter()
-        .map(|(k, v)| (k.as_str().into(), Dynamic::from(v.clone())))
-        .collect()
-}
-
-fn strings(items: &[String]) -> Array {
-    items.iter().cloned().map(Dynamic::from).collect()
-}
-
 fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
 }
 
-/// Register every EC2 type with its read-only fields, as a record; an
+/// Register every EC2 type with its read-only properties, as a record; an
 /// Instance is a machine too (an SSH target).
 pub fn register(engine: &mut Engine, ctx: &Context) {
-    ctx.output.add_record::<Instance>();
-    ctx.output.add_record::<Image>();
-    ctx.output.add_record::<SecurityGroup>();
-    ctx.output.add_record::<Address>();
-    ctx.output.add_record::<Volume>();
-    ctx.output.add_record::<Snapshot>();
-    ctx.output.add_record::<KeyPair>();
+    ctx.add_record::<Instance>(engine);
+    ctx.add_record::<Image>(engine);
+    ctx.add_record::<SecurityGroup>(engine);
+    ctx.add_record::<Address>(engine);
+    ctx.add_record::<Volume>(engine);
+    ctx.add_record::<Snapshot>(engine);
+    ctx.add_record::<KeyPair>(engine);
     ctx.machines.add::<Instance>();
-    engine
-        .register_type_with_name::<Instance>("Instance")
-        .register_get("id", |i: &mut Instance| i.id.clone())
-        .register_get("state", |i: &mut Instance| i.state.clone())
-        .register_get("type", |i: &mut Instance| i.instance_type.clone())
-        .register_get("image", |i: &mut Instance| i.image.clone())
-        .register_get("public_ip", |i: &mut Instance| opt(&i.public_ip))
-        .register_get("private_ip", |i: &mut Instance| opt(&i.private_ip))
-        .register_get("public_dns", |i: &mut Instance| opt(&i.public_dns))
-        .register_get("private_dns", |i: &mut Instance| opt(&i.private_dns))
-        .register_get("zone", |i: &mut Instance| opt(&i.zone))
-        .register_get("key_name", |i: &mut Instance| opt(&i.key_name))
-        .register_get("launch_time", |i: &mut Instance| opt(&i.launch_time))
-        .register_get("tags", |i: &mut Instance| map_of(&i.tags))
-        .register_get("security_groups", |i: &mut Instance| {
-            strings(&i.security_groups)
-        })
-        .register_fn("to_string", |i: &mut Instance| i.to_string())
-        .register_fn("to_debug", |i: &mut Instance| i.to_string());
-
-    engine
-        .register_type_with_name::<Image>("Image")
-        .register_get("id", |i: &mut Image| i.id.clone())
-        .register_get("name", |i: &mut Image| opt(&i.name))
-        .register_get("state", |i: &mut Image| i.state.clone())
-        .register_get("created", |i: &mut Image| opt(&i.created))
-        .register_get("tags", |i: &mut Image| map_of(&i.tags))
-        .register_fn("to_string", |i: &mut Image| i.to_string())
-        .register_fn("to_debug", |i: &mut Image| i.to_string());
-
-    engine
-        .register_type_with_name::<SecurityGroup>("SecurityGroup")
-        .register_get("id", |g: &mut SecurityGroup| g.id.clone())
-        .register_get("name", |g: &mut SecurityGroup| g.name.clone())
-        .register_get("description", |g: &mut SecurityGroup| opt(&g.description))
-        .register_get("vpc", |g: &mut SecurityGroup| opt(&g.vpc))
-        .register_get("rules", |g: &mut SecurityGroup| -> Array {
-            g.rules.iter().map(|r| Dynamic::from(r.to_map())).collect()
-        })
-        .register_get("tags", |g: &mut SecurityGroup| map_of(&g.tags))
-        .register_fn("to_string", |g: &mut SecurityGroup| g.to_string())
-        .register_fn("to_debug", |g: &mut SecurityGroup| g.to_string());
-
-    engine
-        .register_type_with_name::<Address>("Address")
-        .register_get("ip", |a: &mut Address| a.ip.clone())
-        .register_get("allocation_id", |a: &mut Address| a.allocation_id.clone())
-        .register_get("instance", |a: &mut Address| opt(&a.instance))
-        .register_get("tags", |a: &mut Address| map_of(&a.tags))
-        .register_fn("to_string", |a: &mut Address| a.to_string())
-        .register_fn("to_debug", |a: &mut Address| a.to_string());
-
-    engine
-        .register_type_with_name::<Volume>("Volume")
-        .register_get("id", |v: &mut Volume| v.id.clone())
-        .register_get("size", |v: &mut Volume| v.size)
-        .register_get("zone", |v: &mut Volume| opt(&v.zone))
-        .register_get("state", |v: &mut Volume| v.state.clone())
-        .register_get("instance", |v: &mut Volume| opt(&v.instance))
-        .register_get("device", |v: &mut Volume| opt(&v.device))
-        .register_get("tags", |v: &mut Volume| map_of(&v.tags))
-        .register_fn("to_string", |v: &mut Volume| v.to_string())
-        .register_fn("to_debug", |v: &mut Volume| v.to_string());
-
-    engine
-        .register_type_with_name::<Snapshot>("Snapshot")
-        .register_get("id", |s: &mut Snapshot| s.id.clone())
-        .register_get("volume", |s: &mut Snapshot| opt(&s.volume))
-        .register_get("state", |s: &mut Snapshot| s.state.clone())
-        .register_get("started", |s: &mut Snapshot| opt(&s.started))
-        .register_get("description", |s: &mut Snapshot| opt(&s.description))
-        .register_get("tags", |s: &mut Snapshot| map_of(&s.tags))
-        .register_fn("to_string", |s: &mut Snapshot| s.to_string())
-        .register_fn("to_debug", |s: &mut Snapshot| s.to_string());
-
-    engine
-        .register_type_with_name::<KeyPair>("KeyPair")
-        .register_get("name", |k: &mut KeyPair| k.name.clone())
-        .register_get("fingerprint", |k: &mut KeyPair| opt(&k.fingerprint))
-        .register_get("id", |k: &mut KeyPair| opt(&k.id))
-        .register_fn("to_string", |k: &mut KeyPair| k.to_string())
-        .register_fn("to_debug", |k: &mut KeyPair| k.to_string());
 }
 
 impl fmt::Display for Instance {
@@ -499,89 +458,6 @@ impl Machine for Instance {
             public_dns: field(&self.public_dns),
             private_dns: field(&self.private_dns),
         }
-    }
-}
-
-impl Record for Instance {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("id", self.id.clone()),
-            ("name", self.tags.get("Name").cloned().unwrap_or_default()),
-            ("state", self.state.clone()),
-            ("type", self.instance_type.clone()),
-            ("zone", or_dash(&self.zone)),
-            ("public_ip", or_dash(&self.public_ip)),
-            ("private_ip", or_dash(&self.private_ip)),
-        ]
-    }
-}
-
-impl Record for Image {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("id", self.id.clone()),
-            ("name", or_dash(&self.name)),
-            ("state", self.state.clone()),
-            ("created", or_dash(&self.created)),
-        ]
-    }
-}
-
-impl Record for SecurityGroup {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("id", self.id.clone()),
-            ("name", self.name.clone()),
-            ("vpc", or_dash(&self.vpc)),
-            ("rules", self.rules.len().to_string()),
-        ]
-    }
-}
-
-impl Record for Address {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("ip", self.ip.clone()),
-            ("allocation_id", self.allocation_id.clone()),
-            ("instance", or_dash(&self.instance)),
-            ("name", self.tags.get("Name").cloned().unwrap_or_default()),
-        ]
-    }
-}
-
-impl Record for Volume {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("id", self.id.clone()),
-            ("name", self.tags.get("Name").cloned().unwrap_or_default()),
-            ("size", format!("{} GiB", self.size)),
-            ("state", self.state.clone()),
-            ("zone", or_dash(&self.zone)),
-            ("instance", or_dash(&self.instance)),
-            ("device", or_dash(&self.device)),
-        ]
-    }
-}
-
-impl Record for Snapshot {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("id", self.id.clone()),
-            ("volume", or_dash(&self.volume)),
-            ("state", self.state.clone()),
-            ("started", or_dash(&self.started)),
-            ("description", or_dash(&self.description)),
-        ]
-    }
-}
-
-impl Record for KeyPair {
-    fn row(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("name", self.name.clone()),
-            ("id", or_dash(&self.id)),
-            ("fingerprint", or_dash(&self.fingerprint)),
-        ]
     }
 }
 
