@@ -20,6 +20,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use rhai::EvalAltResult;
 
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{RhaiResult, runtime_error};
 use crate::core::services::Service;
 use crate::core::settings::AwsSettings;
@@ -277,12 +278,12 @@ where
         },
         other => delivery_failure(call, other, aws, moved),
     };
-    let mut message = format!("{call}{target} failed: {detail}");
-    if let Some(hint) = hint {
-        message += "\nhelp: ";
-        message += &hint;
+    let failure = Failure::new(format!("{call}{target} failed: {detail}"));
+    match hint {
+        Some(hint) => failure.hint(hint),
+        None => failure,
     }
-    runtime_error(message)
+    .into()
 }
 
 /// What kept a call from getting an answer from AWS: credentials, the

@@ -390,6 +390,7 @@ pub fn declared_options(param: &str) -> Option<Vec<&str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::failure::describe;
 
     fn fails() -> Result<(), Box<EvalAltResult>> {
         Err(EvalAltResult::ErrorRuntime("no".into(), Position::NONE).into())
@@ -437,7 +438,7 @@ mod tests {
                     Ok(format!("{x} {:?}", opts.int("a")?))
                 });
         });
-        let run = |script: &str| engine.eval::<String>(script).map_err(|e| e.to_string());
+        let run = |script: &str| engine.eval::<String>(script).map_err(|e| describe(&e));
         assert_eq!(run("m::f(1)"), Ok("1 None".to_string()));
         assert_eq!(run("m::f(1, #{ a: 2 })"), Ok("1 Some(2)".to_string()));
         let err = run("m::f(1, #{ b: 2 })").unwrap_err();

@@ -3,6 +3,7 @@ pub mod api;
 pub mod context;
 pub mod descriptors;
 pub mod exit;
+pub mod failure;
 pub mod journal;
 pub mod machine;
 pub mod options;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use rhai::{Dynamic, EvalAltResult, Map};
 
+use crate::core::failure::Failure;
+
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// The longest wait a runbook may ask for: a year. Anything longer is a
@@ -55,8 +57,9 @@ fn shown(number: f64) -> String {
     }
 }
 
+/// A failure without a hint (see `Failure` for one with).
 pub fn runtime_error(message: impl Into<String>) -> Box<EvalAltResult> {
-    EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), rhai::Position::NONE).into()
+    Failure::new(message).into()
 }
 
 /// A function's options map, its keys checked. It knows the function's
@@ -207,6 +210,7 @@ impl Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::failure::describe;
 
     #[test]
     fn durations_outside_the_range_are_errors_not_panics() {
@@ -218,12 +222,8 @@ mod tests {
             1e19,
             MAX_SECONDS + 1.0,
         ] {
-            let err = duration("sleep: `seconds`", bad, Bound::Zero).unwrap_err();
-            assert!(
-                err.to_string()
-                    .contains("sleep: `seconds` must be from 0 to"),
-                "{err}"
-            );
+            let err = describe(&duration("sleep: `seconds`", bad, Bound::Zero).unwrap_err());
+            assert!(err.contains("sleep: `seconds` must be from 0 to"), "{err}");
         }
         assert!(duration("t", 0.0, Bound::AboveZero).is_err());
         assert_eq!(duration("t", 0.0, Bound::Zero).unwrap(), Duration::ZERO);

@@ -102,6 +102,7 @@ impl Session {
         let interrupt = ctx.runtime.interrupt().clone();
         engine.on_progress(move |_| interrupt.is_set().then(Abort::interrupted_token));
 
+        crate::core::failure::register(&mut engine);
         for register in MODULES {
             register(&mut engine, &ctx);
         }

@@ -9,6 +9,7 @@ use rhai::{EvalAltResult, ParseError, Position};
 
 use crate::core::abort::Abort;
 use crate::core::exit;
+use crate::core::failure::Failure;
 use crate::script::sources::Sources;
 
 /// A place in a script.
@@ -135,7 +136,15 @@ impl Error {
         }
         let location = Location::new(&source, err.position());
         let message = match err {
-            EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+            EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<Failure>() {
+                Some(failure) => {
+                    let mut diag = Diagnostic::new(failure.message.clone(), location);
+                    diag.chain = chain;
+                    diag.hint = failure.hint.clone();
+                    return Self::Failed(diag);
+                }
+                None => value.to_string(),
+            },
             EvalAltResult::ErrorTerminated(token, _) => match token.clone().try_cast::<Abort>() {
                 Some(abort) => {
                     let mut diag = Diagnostic::new(abort.message, location);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rhai::Dynamic;
 
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::ssh::host::Host;
@@ -148,6 +149,6 @@ pub fn connect(ctx: &Context, target: Dynamic, opts: Options) -> RhaiResult<Host
                 pool(ctx).connect(request).await
             }
         })?
-        .map_err(|e| runtime_error(e.to_string()))?;
+        .map_err(Failure::from)?;
     Ok(Host::new(spec))
 }

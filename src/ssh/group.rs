@@ -10,6 +10,7 @@ use rhai::{Array, Dynamic, Engine};
 use crate::command::CmdResult;
 use crate::core::api::{self, Functions};
 use crate::core::context::Context;
+use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::ssh::connect::{ConnectOptions, request};
 use crate::ssh::session::{ConnectRequest, HostSpec};
@@ -78,7 +79,7 @@ fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
         }
         members.push(
             request(ctx, item, &co)
-                .map_err(|e| runtime_error(format!("ssh::group: target {i}: {e}")))?,
+                .map_err(|e| runtime_error(format!("ssh::group: target {i}: {}", describe(&e))))?,
         );
     }
     Ok(Group {
@@ -225,10 +226,10 @@ async fn on_host(
             failure: None,
         },
         Ok(result) => Outcome {
-            failure: Some(task.failure(ctx, &spec, &result).await),
+            failure: Some(task.failure(ctx, &spec, &result).await.to_string()),
             result,
         },
-        Err(reason) => unreachable(reason),
+        Err(reason) => unreachable(reason.to_string()),
     }
 }
 

@@ -8,6 +8,7 @@ use rhai::Engine;
 use crate::command::{CAPTURE_LIMIT, CmdResult};
 use crate::core::api::{self, Functions};
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::quote::check_no_nul;
@@ -80,7 +81,7 @@ async fn fetch(
     remote: &str,
     sudo: Option<&str>,
     capture: Capture,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Failure> {
     if is_planned(&host.name) {
         return Ok(Vec::new());
     }
@@ -100,7 +101,8 @@ async fn fetch(
              copy it to a local file with download({remote:?}, LOCAL_PATH) instead",
             host.name,
             crate::core::output::size(u64::try_from(remote::READ_LIMIT).unwrap_or(u64::MAX)),
-        ));
+        )
+        .into());
     }
     if done.code != 0 {
         return Err(format!(
@@ -108,7 +110,8 @@ async fn fetch(
             host.name,
             done.code,
             done.stderr.text.trim()
-        ));
+        )
+        .into());
     }
     Ok(match done.stdout {
         Stdout::Bytes(bytes) => bytes,
@@ -121,8 +124,7 @@ fn read(ctx: &Context, host: &Host, remote: &str, opts: &Options) -> RhaiResult<
     let sudo = sudo_user(opts)?;
     let bytes = ctx
         .runtime
-        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), Capture::Bytes).await })?
-        .map_err(runtime_error)?;
+        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), Capture::Bytes).await })??;
     // No copy of a large file when it is valid UTF-8.
     Ok(String::from_utf8(bytes)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
@@ -162,8 +164,7 @@ fn download(
         name: local.display().to_string(),
     };
     ctx.runtime
-        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), capture).await })?
-        .map_err(runtime_error)?;
+        .block_on(async { fetch(ctx, host, remote, sudo.as_deref(), capture).await })??;
     tmp.persist(&local).map_err(|e| {
         runtime_error(format!(
             "download: cannot move the file to {}: {}",
@@ -191,7 +192,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
         };
         remote::exec(&pool(ctx), &host.spec, job, &ctx.output).await
     })?;
-    match done.map_err(runtime_error)? {
+    match done? {
         d if d.code == 0 => Ok(true),
         d if d.code == 1 => Ok(false),
         d => Err(runtime_error(format!(
@@ -213,7 +214,7 @@ fn shell(ctx: &Context, host: &Host) -> RhaiResult<()> {
     let master = ctx
         .runtime
         .block_on(async { pool(ctx).master(&host.spec).await })?
-        .map_err(|e| runtime_error(e.to_string()))?;
+        .map_err(Failure::from)?;
     let mut cmd = std::process::Command::new("ssh");
     cmd.arg("-S")
         .arg(master.session.control_socket())

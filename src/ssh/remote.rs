@@ -11,6 +11,7 @@ use openssh::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::command::stream::{Captured, Live, Stream, pump};
+use crate::core::failure::Failure;
 use crate::core::output::Output;
 use crate::core::quote::quote;
 use crate::ssh::session::{HostSpec, Master, Pool, session_error};
@@ -89,11 +90,11 @@ pub async fn exec(
     spec: &HostSpec,
     job: Job<'_>,
     output: &Output,
-) -> Result<Finished, String> {
+) -> Result<Finished, Failure> {
     let origin = job.origin;
     let line = format!("exec sh -c {} opsh {}", quote(WRAPPER), quote(&job.script));
     let stdin = !matches!(job.input, Input::Null);
-    let first = pool.master(spec).await.map_err(|e| e.to_string())?;
+    let first = pool.master(spec).await?;
     let reopened;
     let (master, mut child) = match start(&first, &line, stdin).await {
         Ok(child) => (&first, child),
@@ -114,7 +115,7 @@ pub async fn exec(
     };
     let stdin = child.stdin().take();
     let (Some(stdout), Some(stderr)) = (child.stdout().take(), child.stderr().take()) else {
-        return Err("internal: command pipes missing".into());
+        return Err(Failure::new("internal: command pipes missing"));
     };
 
     let feed = feed(stdin, job.input);
@@ -171,9 +172,9 @@ pub async fn exec(
             -1
         }
         Err(openssh::Error::RemoteProcessTerminated | openssh::Error::Disconnected) => {
-            return Err(format!("the connection to {origin} was lost"));
+            return Err(format!("the connection to {origin} was lost").into());
         }
-        Err(e) => return Err(format!("the connection to {origin} failed: {e}")),
+        Err(e) => return Err(format!("the connection to {origin} failed: {e}").into()),
     };
     Ok(Finished {
         code,

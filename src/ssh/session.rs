@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -22,6 +21,7 @@ use std::time::Duration;
 
 use crate::core::context::Context;
 use crate::core::descriptors;
+use crate::core::failure::Failure;
 use crate::core::runtime::Runtime;
 use crate::core::services::Service;
 use crate::core::settings::SshSettings;
@@ -129,13 +129,12 @@ pub struct ConnectError {
     pub hint: Option<String>,
 }
 
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot connect to {}: {}", self.name, self.message)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\nhint: {hint}")?;
+impl From<ConnectError> for Failure {
+    fn from(e: ConnectError) -> Self {
+        Self {
+            message: format!("cannot connect to {}: {}", e.name, e.message),
+            hint: e.hint,
         }
-        Ok(())
     }
 }
 
@@ -251,7 +250,7 @@ impl Pool {
         spec: &HostSpec,
         master: &Arc<Master>,
         cause: &openssh::Error,
-    ) -> Result<Arc<Master>, String> {
+    ) -> Result<Arc<Master>, Failure> {
         let name = &spec.request.name;
         if descriptors::exhausted(cause) {
             return Err(session_error(name, cause));
@@ -261,12 +260,13 @@ impl Pool {
             Ok(Err(openssh::Error::Disconnected)) => self
                 .live_master(spec, Some(master))
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(Failure::from),
             Ok(Err(e)) => Err(session_error(name, &e)),
             Err(_) => Err(format!(
                 "cannot start a command on {name}: its connection does not answer within {}s",
                 CHECK_LIMIT.as_secs()
-            )),
+            )
+            .into()),
         }
     }
 
@@ -637,12 +637,12 @@ fn spawn_hint(e: &std::io::Error) -> Option<String> {
 
 /// The message for a session that could not be opened on a master, with
 /// what openssh's error wraps (its own text alone names no cause).
-pub fn session_error(name: &str, e: &openssh::Error) -> String {
+pub fn session_error(name: &str, e: &openssh::Error) -> Failure {
     if descriptors::exhausted(e) {
-        return format!(
-            "cannot start a command on {name}: no file descriptor left\nhint: {}",
-            descriptors::hint()
-        );
+        return Failure::new(format!(
+            "cannot start a command on {name}: no file descriptor left"
+        ))
+        .hint(descriptors::hint());
     }
     let mut message = format!("cannot start a command on {name}: {e}");
     let mut cause = std::error::Error::source(e);
@@ -653,7 +653,7 @@ pub fn session_error(name: &str, e: &openssh::Error) -> String {
         }
         cause = inner.source();
     }
-    message
+    message.into()
 }
 
 fn timeout_hint(port: u16) -> String {
@@ -780,15 +780,22 @@ mod tests {
     #[test]
     fn a_session_error_names_its_cause_and_what_to_do() {
         let emfile = openssh::Error::ChildIo(std::io::Error::from_raw_os_error(libc::EMFILE));
-        let message = session_error("web-1", &emfile);
+        let failure = session_error("web-1", &emfile);
+        assert_eq!(
+            failure.message,
+            "cannot start a command on web-1: no file descriptor left"
+        );
+        let hint = failure.hint.unwrap_or_default();
         assert!(
-            message.starts_with("cannot start a command on web-1: no file descriptor left\nhint: too many open files: raise `ulimit -n`"),
-            "{message}"
+            hint.starts_with("too many open files: raise `ulimit -n`"),
+            "{hint}"
         );
         let epipe = openssh::Error::ChildIo(std::io::Error::from_raw_os_error(libc::EPIPE));
         assert_eq!(
             session_error("web-1", &epipe),
-            "cannot start a command on web-1: failure while accessing standard i/o of remote process: Broken pipe (os error 32)"
+            Failure::new(
+                "cannot start a command on web-1: failure while accessing standard i/o of remote process: Broken pipe (os error 32)"
+            )
         );
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::command::{COMMAND_OPTIONS, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::core::context::Context;
+use crate::core::failure::{Failure, describe};
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::quote::check_no_nul;
@@ -191,19 +192,21 @@ impl Task {
     }
 
     /// The error a failed Result raises, with advice for sudo passwords.
-    pub async fn failure(&self, ctx: &Context, spec: &HostSpec, result: &CmdResult) -> String {
+    pub async fn failure(&self, ctx: &Context, spec: &HostSpec, result: &CmdResult) -> Failure {
         let sudo = match &self.action {
             Action::Run { sudo, .. } | Action::Install { sudo, .. } => sudo,
         };
         match sudo {
-            Some(user) if remote_script::sudo_wants_password(&result.stderr) => format!(
-                "sudo on {} wants a password for `{}`: opsh runs sudo without a terminal (sudo -n) so it never hangs on a prompt\n\
-                 hint: allow the login user passwordless sudo for this, e.g. `{} ALL=({user}) NOPASSWD: ALL` in /etc/sudoers.d/",
+            Some(user) if remote_script::sudo_wants_password(&result.stderr) => Failure::new(format!(
+                "sudo on {} wants a password for `{}`: opsh runs sudo without a terminal (sudo -n) so it never hangs on a prompt",
                 result.host,
                 self.describe(),
+            ))
+            .hint(format!(
+                "allow the login user passwordless sudo for this, e.g. `{} ALL=({user}) NOPASSWD: ALL` in /etc/sudoers.d/",
                 pool(ctx).login_user(spec).await,
-            ),
-            _ => result.failure_message(),
+            )),
+            _ => Failure::new(result.failure_message()),
         }
     }
 
@@ -230,7 +233,7 @@ impl Task {
         ctx: &Context,
         spec: &HostSpec,
         capture_limit: usize,
-    ) -> Result<CmdResult, String> {
+    ) -> Result<CmdResult, Failure> {
         let name = spec.request.name.as_str();
         let (action, args) = self.journal_entry();
         // The journal's error stops the run: `check` after this call says so.
@@ -240,14 +243,14 @@ impl Task {
         } else {
             ctx.act(action, name, args)
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::new(e.to_string()))?;
         let planned = is_planned(name);
         if entry.dry_run() || (planned && ctx.settings.dry_run) {
             // A dry run still connects to real hosts, so an unreachable one
             // shows up in the plan run; a planned one has nothing to reach,
             // so even a read there has only a placeholder to give.
             if !planned {
-                pool(ctx).master(spec).await.map_err(|e| e.to_string())?;
+                pool(ctx).master(spec).await?;
             }
             let to_file = matches!(
                 self.action,
@@ -259,7 +262,7 @@ impl Task {
             return Ok(CmdResult::planned(name, &self.describe(), to_file));
         }
         if planned {
-            return Err(format!("{name} exists only in a dry run's plan"));
+            return Err(format!("{name} exists only in a dry run's plan").into());
         }
         let done = match self.job(ctx, spec, capture_limit).await {
             Ok(job) => remote::exec(&pool(ctx), spec, job, &ctx.output).await,
@@ -268,7 +271,7 @@ impl Task {
         let done = match done {
             Ok(done) => done,
             Err(reason) => {
-                entry.failed(&reason);
+                entry.failed(&reason.to_string());
                 return Err(reason);
             }
         };
@@ -298,7 +301,7 @@ impl Task {
         ctx: &Context,
         spec: &'a HostSpec,
         capture_limit: usize,
-    ) -> Result<Job<'a>, String> {
+    ) -> Result<Job<'a>, Failure> {
         let name = spec.request.name.as_str();
         match &self.action {
             Action::Run {
@@ -316,7 +319,7 @@ impl Task {
                     Some(template) => {
                         // Connected first, so an unreachable host leaves no
                         // empty file that reads as "printed nothing".
-                        pool(ctx).master(spec).await.map_err(|e| e.to_string())?;
+                        pool(ctx).master(spec).await?;
                         let path = stdout_path(template, name);
                         let file = tokio::fs::File::create(&path).await.map_err(|e| {
                             format!("stdout_to: cannot create {}: {e}", path.display())
@@ -355,7 +358,7 @@ impl Task {
                 };
                 let script = self
                     .install_script(size, &token())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Failure::new(describe(&e)))?;
                 tracing::info!(host = name, what = %ctx.output.redact(&self.describe()), "install");
                 Ok(Job {
                     origin: name,
@@ -422,14 +425,18 @@ impl Task {
         &self,
         ctx: &Context,
         spec: &HostSpec,
-        outcome: Result<CmdResult, String>,
+        outcome: Result<CmdResult, Failure>,
     ) -> RhaiResult<CmdResult> {
         let name = &spec.request.name;
         match outcome {
             Ok(result) if result.ok || self.warn => Ok(result),
-            Ok(result) => Err(runtime_error(self.failure(ctx, spec, &result).await)),
-            Err(reason) if self.warn => Ok(unreachable_result(name, &self.describe(), &reason)),
-            Err(reason) => Err(runtime_error(reason)),
+            Ok(result) => Err(self.failure(ctx, spec, &result).await.into()),
+            Err(reason) if self.warn => Ok(unreachable_result(
+                name,
+                &self.describe(),
+                &reason.to_string(),
+            )),
+            Err(reason) => Err(reason.into()),
         }
     }
 }

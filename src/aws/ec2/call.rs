@@ -21,6 +21,7 @@ use crate::aws::ec2::types::{
 };
 use crate::aws::{self, Aws};
 use crate::core::context::Context;
+use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::{PLANNED, Resource};
 
@@ -110,7 +111,7 @@ impl<'a> Ec2<'a> {
             }
             Err(err) => {
                 let err = self.fail(call, target, err);
-                act.failed(&err.to_string());
+                act.failed(&describe(&err));
                 Err(err)
             }
         }
@@ -439,7 +440,8 @@ mod tests {
         let many = refs("t", &arr, Kind::Volume).unwrap();
         assert_eq!((many.ids, many.many), (vec!["vol-1".to_string()], true));
         let err = refs("ec2::terminate", &Dynamic::from("vol-1"), Kind::Instance).unwrap_err();
-        assert!(err.to_string().contains("an instance id (i-...)"), "{err}");
+        let err = describe(&err);
+        assert!(err.contains("an instance id (i-...)"), "{err}");
         let ip = refs("t", &Dynamic::from("203.0.113.9"), Kind::Address).unwrap();
         assert_eq!(ip.ids, vec!["203.0.113.9".to_string()]);
     }

@@ -19,6 +19,7 @@ use crate::aws::ec2::instances::fetch_instances;
 use crate::aws::ec2::plan::{TagQuery, glob};
 use crate::aws::ec2::types::{Image, Instance, KeyPair, label, now};
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::{Lookup, is_planned};
 use crate::core::prompt;
@@ -135,10 +136,13 @@ pub fn find_image(ctx: &Context, opts: Options) -> RhaiResult<Image> {
         let mut found = planned_images(&ec2, CALL, &query, found).await?;
         found.sort_by(|a, b| (&b.created, &b.id).cmp(&(&a.created, &a.id)));
         found.into_iter().next().ok_or_else(|| {
-            runtime_error(format!(
-                "{CALL}: no available image in {} matches {}\nhelp: list candidates with ec2::images(#{{ ... }}); images of others need `owners`",
-                ec2.region(), query.shown
+            Failure::new(format!(
+                "{CALL}: no available image in {} matches {}",
+                ec2.region(),
+                query.shown
             ))
+            .hint("list candidates with ec2::images(#{ ... }); images of others need `owners`")
+            .into()
         })
     })
 }
@@ -402,6 +406,7 @@ pub fn key_pairs(ctx: &Context) -> RhaiResult<Array> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::failure::describe;
 
     #[test]
     fn public_keys_are_taken_as_text_or_read_from_a_file() {
@@ -412,6 +417,6 @@ mod tests {
         std::fs::write(&path, format!("{key}\n")).unwrap();
         assert_eq!(public_key_text("t", path.to_str().unwrap()).unwrap(), key);
         let err = public_key_text("ec2::import_key_pair", "/no/such.pub").unwrap_err();
-        assert!(err.to_string().contains("neither an OpenSSH public key"));
+        assert!(describe(&err).contains("neither an OpenSSH public key"));
     }
 }

@@ -25,6 +25,7 @@ use crate::aws::ec2::call::{
 use crate::aws::ec2::plan::settles;
 use crate::aws::ec2::types::{Instance, Tags, label, labelled, now};
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::{Lookup, is_planned};
 use crate::core::prompt;
@@ -187,9 +188,9 @@ pub fn instance(ctx: &Context, x: &Dynamic) -> RhaiResult<Instance> {
 
 /// `region` names where it was looked for: a region, or "the plan".
 fn no_instance(id: &str, region: &str) -> Box<rhai::EvalAltResult> {
-    runtime_error(format!(
-        "ec2::instance: no instance {id} in {region}\nhelp: check the id and --region; ec2::instances(#{{ tags: ... }}) finds instances by tag"
-    ))
+    Failure::new(format!("ec2::instance: no instance {id} in {region}"))
+        .hint("check the id and --region; ec2::instances(#{ tags: ... }) finds instances by tag")
+        .into()
 }
 
 /// The `name` option and the `role` tag identify an instance for an
@@ -724,11 +725,13 @@ async fn poll_states(
         }
         let elapsed = started.elapsed();
         if elapsed >= timeout {
-            return Err(runtime_error(format!(
-                "{CALL}: timed out after {}s waiting for {state}: {}\nhelp: raise the limit with #{{ timeout: seconds }}",
+            return Err(Failure::new(format!(
+                "{CALL}: timed out after {}s waiting for {state}: {}",
                 timeout.as_secs(),
                 status.join(", ")
-            )));
+            ))
+            .hint("raise the limit with #{ timeout: seconds }")
+            .into());
         }
         tokio::time::sleep(backoff.next_delay().min(timeout - elapsed)).await;
     }

@@ -17,6 +17,7 @@ use crate::aws::ec2::rule::Rule;
 use crate::aws::ec2::rules::RuleSpec;
 use crate::aws::ec2::types::{Address, SecurityGroup, label};
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::prompt;
@@ -106,10 +107,14 @@ pub async fn group_ids(ec2: &Ec2<'_>, call: &str, groups: &[String]) -> RhaiResu
                 ids.push(planned_id("sg"));
             }
             None => {
-                return Err(runtime_error(format!(
-                    "{call}: no security group named `{group}` in {}\nhelp: create it first with ec2::ensure_security_group(\"{group}\", #{{ rules: [...] }})",
+                return Err(Failure::new(format!(
+                    "{call}: no security group named `{group}` in {}",
                     ec2.region()
-                )));
+                ))
+                .hint(format!(
+                    "create it first with ec2::ensure_security_group(\"{group}\", #{{ rules: [...] }})"
+                ))
+                .into());
             }
         }
     }

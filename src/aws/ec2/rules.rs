@@ -6,6 +6,7 @@
 use rhai::{Dynamic, Map};
 
 use crate::aws::ec2::rule::{ALL, Rule, Source, protocol_name};
+use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 
 pub const RULE_KEYS: &[&str] = &[
@@ -54,7 +55,7 @@ impl RuleSpec {
         })?;
         let opts = Options::new(func, map.clone(), RULE_KEYS)?;
         let protocol = protocol_name(&opts.string("protocol")?.unwrap_or_else(|| "tcp".into()))
-            .map_err(|e| runtime_error(format!("{func}: {}", e)))?;
+            .map_err(|e| runtime_error(format!("{func}: {}", describe(&e))))?;
         let single = port(func, opts.value("port"), "port")?;
         let from = port(func, opts.value("from_port"), "from_port")?;
         let to = port(func, opts.value("to_port"), "to_port")?;
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn bad_rules_are_explained() {
-        let err = |s| spec(s).unwrap_err().to_string();
+        let err = |s| describe(&spec(s).unwrap_err());
         assert!(err(r#"#{ cidr: "0.0.0.0/0" }"#).contains("needs `port`"));
         assert!(err(r#"#{ port: 22 }"#).contains("exactly one of"));
         assert!(err(r#"#{ port: 70000, cidr: "0.0.0.0/0" }"#).contains("0 to 65535"));

@@ -21,6 +21,7 @@ use crate::aws::s3::transfer::{DEFAULT_PART_SIZE, MAX_OBJECT_SIZE, MIB, MIN_PART
 use crate::aws::{Aws, call_error, clients, error_code, transfer_error};
 use crate::core::api;
 use crate::core::context::Context;
+use crate::core::failure::Failure;
 use crate::core::journal::now;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 
@@ -264,10 +265,11 @@ fn create_bucket(ctx: &Context, name: &str) -> RhaiResult<String> {
             act.done(serde_json::json!({ "existed": true }));
             Ok(name.to_string())
         }
-        Err(e) if error_code(&e) == Some("BucketAlreadyExists") => Err(runtime_error(format!(
-            "s3::create_bucket ({uri}) failed: BucketAlreadyExists: another AWS account owns this name\n\
-             help: bucket names are global across all accounts: pick another, e.g. with your company or account as a prefix"
-        ))),
+        Err(e) if error_code(&e) == Some("BucketAlreadyExists") => Err(Failure::new(format!(
+            "s3::create_bucket ({uri}) failed: BucketAlreadyExists: another AWS account owns this name"
+        ))
+        .hint("bucket names are global across all accounts: pick another, e.g. with your company or account as a prefix")
+        .into()),
         Err(e) => Err(call_error("s3::create_bucket", &uri, &aws, e)),
     }
 }
@@ -358,12 +360,13 @@ fn no_planned_key(call: &str, uri: &str) -> Box<rhai::EvalAltResult> {
 fn get_text(ctx: &Context, bucket: &str, key: &str) -> RhaiResult<String> {
     let bytes = get_bytes(ctx, "s3::get", bucket, key)?;
     String::from_utf8(bytes).map_err(|e| {
-        runtime_error(format!(
-            "s3::get (s3://{bucket}/{key}): the object is not UTF-8 text ({} bytes, the first invalid byte at offset {})\n\
-             help: read binary data with s3::get_blob(bucket, key), or save it with s3::download(bucket, key, path)",
+        Failure::new(format!(
+            "s3::get (s3://{bucket}/{key}): the object is not UTF-8 text ({} bytes, the first invalid byte at offset {})",
             e.as_bytes().len(),
             e.utf8_error().valid_up_to()
         ))
+        .hint("read binary data with s3::get_blob(bucket, key), or save it with s3::download(bucket, key, path)")
+        .into()
     })
 }
 
@@ -517,13 +520,14 @@ fn bucket_exists(ctx: &Context, aws: &Aws, call: &str, bucket: &str) -> RhaiResu
         .block_on(async { aws.s3.head_bucket().bucket(bucket).send().await })?;
     match head {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-            Err(runtime_error(format!(
-                "{call} (s3://{bucket}) failed: NoSuchBucket: the bucket does not exist\n\
-                 help: check the name and --region (now {}); s3::buckets() lists yours",
-                aws.region
-            )))
-        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(Failure::new(
+            format!("{call} (s3://{bucket}) failed: NoSuchBucket: the bucket does not exist"),
+        )
+        .hint(format!(
+            "check the name and --region (now {}); s3::buckets() lists yours",
+            aws.region
+        ))
+        .into()),
         Err(e) => Err(call_error(call, &format!("s3://{bucket}"), aws, e)),
     }
 }
