@@ -17,8 +17,10 @@ use stream::Captured;
 /// that a command's Result fits in ~100 MB. The docs of local::run,
 /// host.run, group.run and read() name it.
 pub const CAPTURE_LIMIT: usize = 16 * 1024 * 1024;
-/// The options of a command, local or on a host.
-pub const COMMAND_OPTIONS: &[&str] = &[
+/// The options of a command run as another user (sudo): the user, then
+/// those of every command.
+pub const AS_USER_OPTIONS: &[&str] = &[
+    "user",
     "warn",
     "timeout",
     "env",
@@ -28,6 +30,8 @@ pub const COMMAND_OPTIONS: &[&str] = &[
     "stdout_to",
     "read",
 ];
+/// The options of a command, local or on a host.
+pub const COMMAND_OPTIONS: &[&str] = AS_USER_OPTIONS.split_at(1).1;
 /// How many stderr lines an error message quotes.
 const STDERR_TAIL_LINES: usize = 10;
 /// In a `stdout_to` path, replaced by the host's name.

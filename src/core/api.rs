@@ -194,39 +194,34 @@ pub trait WithOptions<A, R> {
     );
 }
 
+/// The impls of Native and WithOptions for bodies of up to three script
+/// arguments, each as a function and as a method (`[this]`).
 macro_rules! bodies {
     ($($arg:ident: $ty:ident),*) => {
-        impl<FUNC, R, $($ty),*> Native<($($ty,)*), R> for FUNC
+        bodies!(@impl [] [] []; $($arg: $ty),*);
+        bodies!(@impl [T] [This<T>] [this: &mut T]; $($arg: $ty),*);
+    };
+    (@impl [$($t:ident)?] [$($marker:ty)?] [$($this:ident: $this_ty:ty)?]; $($arg:ident: $ty:ident),*) => {
+        impl<FUNC, R, $($t,)? $($ty),*> Native<($($marker,)? $($ty,)*), R> for FUNC
         where
-            FUNC: Fn(&Context, $($ty),*) -> RhaiResult<R> + Send + Sync + 'static,
+            FUNC: Fn(&Context, $($this_ty,)? $($ty),*) -> RhaiResult<R> + Send + Sync + 'static,
             R: Variant + Clone,
+            $($t: Variant + Clone,)?
             $($ty: Variant + Clone,)*
         {
             fn register(self, to: &mut Functions, name: &str, params: Vec<String>, doc: &str) {
                 let ctx = to.ctx.clone();
-                to.register(name, params, doc, move |$($arg: $ty),*| self(&ctx, $($arg),*));
-            }
-        }
-
-        impl<FUNC, R, T, $($ty),*> Native<(This<T>, $($ty,)*), R> for FUNC
-        where
-            FUNC: Fn(&Context, &mut T, $($ty),*) -> RhaiResult<R> + Send + Sync + 'static,
-            R: Variant + Clone,
-            T: Variant + Clone,
-            $($ty: Variant + Clone,)*
-        {
-            fn register(self, to: &mut Functions, name: &str, params: Vec<String>, doc: &str) {
-                let ctx = to.ctx.clone();
-                to.register(name, params, doc, move |this: &mut T, $($arg: $ty),*| {
-                    self(&ctx, this, $($arg),*)
+                to.register(name, params, doc, move |$($this: $this_ty,)? $($arg: $ty),*| {
+                    self(&ctx, $($this,)? $($arg),*)
                 });
             }
         }
 
-        impl<FUNC, R, $($ty),*> WithOptions<($($ty,)*), R> for FUNC
+        impl<FUNC, R, $($t,)? $($ty),*> WithOptions<($($marker,)? $($ty,)*), R> for FUNC
         where
-            FUNC: Fn(&Context, $($ty,)* Options) -> RhaiResult<R> + Send + Sync + 'static,
+            FUNC: Fn(&Context, $($this_ty,)? $($ty,)* Options) -> RhaiResult<R> + Send + Sync + 'static,
             R: Variant + Clone,
+            $($t: Variant + Clone,)?
             $($ty: Variant + Clone,)*
         {
             fn register(
@@ -242,44 +237,13 @@ macro_rules! bodies {
                 let function = qualified_name(to.namespace, name);
                 if let Some(params) = plain {
                     let (ctx, body, function) = (to.ctx.clone(), body.clone(), function.clone());
-                    to.register(name, params, doc, move |$($arg: $ty),*| {
-                        body(&ctx, $($arg,)* Options::empty(&function))
+                    to.register(name, params, doc, move |$($this: $this_ty,)? $($arg: $ty),*| {
+                        body(&ctx, $($this,)? $($arg,)* Options::empty(&function))
                     });
                 }
                 let ctx = to.ctx.clone();
-                to.register(name, with_map, doc, move |$($arg: $ty,)* map: Map| {
-                    body(&ctx, $($arg,)* Options::new(&function, map, keys)?)
-                });
-            }
-        }
-
-        impl<FUNC, R, T, $($ty),*> WithOptions<(This<T>, $($ty,)*), R> for FUNC
-        where
-            FUNC: Fn(&Context, &mut T, $($ty,)* Options) -> RhaiResult<R> + Send + Sync + 'static,
-            R: Variant + Clone,
-            T: Variant + Clone,
-            $($ty: Variant + Clone,)*
-        {
-            fn register(
-                self,
-                to: &mut Functions,
-                name: &str,
-                plain: Option<Vec<String>>,
-                with_map: Vec<String>,
-                doc: &str,
-                keys: &'static [&'static str],
-            ) {
-                let body = Arc::new(self);
-                let function = qualified_name(to.namespace, name);
-                if let Some(params) = plain {
-                    let (ctx, body, function) = (to.ctx.clone(), body.clone(), function.clone());
-                    to.register(name, params, doc, move |this: &mut T, $($arg: $ty),*| {
-                        body(&ctx, this, $($arg,)* Options::empty(&function))
-                    });
-                }
-                let ctx = to.ctx.clone();
-                to.register(name, with_map, doc, move |this: &mut T, $($arg: $ty,)* map: Map| {
-                    body(&ctx, this, $($arg,)* Options::new(&function, map, keys)?)
+                to.register(name, with_map, doc, move |$($this: $this_ty,)? $($arg: $ty,)* map: Map| {
+                    body(&ctx, $($this,)? $($arg,)* Options::new(&function, map, keys)?)
                 });
             }
         }

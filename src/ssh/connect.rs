@@ -14,8 +14,8 @@ use crate::ssh::host::Host;
 use crate::ssh::session::{ConnectRequest, pool};
 use crate::ssh::target::{Prefer, check_word, pick};
 
-/// How to connect: options of `ssh::connect` and `ssh::group`.
-pub const CONNECT_OPTIONS: &[&str] = &[
+/// The options of `ssh::group`: how to connect, then how many hosts at once.
+pub const GROUP_OPTIONS: &[&str] = &[
     "user",
     "port",
     "key",
@@ -23,7 +23,10 @@ pub const CONNECT_OPTIONS: &[&str] = &[
     "address",
     "strict_host_keys",
     "connect_timeout",
+    "concurrency",
 ];
+/// How to connect: the options of `ssh::connect`, which `ssh::group` takes too.
+pub const CONNECT_OPTIONS: &[&str] = GROUP_OPTIONS.split_at(GROUP_OPTIONS.len() - 1).0;
 
 /// Connection options with opsh.toml's `[ssh]` defaults applied.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use crate::core::api::{self, Functions};
 use crate::core::context::Context;
 use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
-use crate::ssh::connect::{ConnectOptions, request};
+use crate::ssh::connect::{ConnectOptions, GROUP_OPTIONS, request};
 use crate::ssh::session::{ConnectRequest, HostSpec};
 use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, unreachable_result};
 
@@ -41,19 +41,6 @@ impl std::fmt::Display for Group {
         )
     }
 }
-
-/// The options of ssh::group: those of ssh::connect and its own (a test
-/// keeps the two in step).
-pub const GROUP_OPTIONS: &[&str] = &[
-    "user",
-    "port",
-    "key",
-    "jump",
-    "address",
-    "strict_host_keys",
-    "connect_timeout",
-    "concurrency",
-];
 
 fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
     let co = ConnectOptions::parse(ctx, &opts)?;
@@ -393,18 +380,4 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
                 fan_out(c, g, "write", Task::install(source, remote, &opts))
             },
         );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ssh::connect::CONNECT_OPTIONS;
-
-    #[test]
-    fn a_group_takes_the_connect_options_and_its_own() {
-        assert_eq!(
-            GROUP_OPTIONS.split_last(),
-            Some((&"concurrency", CONNECT_OPTIONS))
-        );
-    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::command::{COMMAND_OPTIONS, CmdResult, HOST_PLACEHOLDER, stdout_path};
+use crate::command::{AS_USER_OPTIONS, COMMAND_OPTIONS, CmdResult, HOST_PLACEHOLDER, stdout_path};
 use crate::core::context::Context;
 use crate::core::failure::{Failure, describe};
 use crate::core::options::{Options, RhaiResult, runtime_error};
@@ -18,18 +18,8 @@ use crate::ssh::remote_script;
 use crate::ssh::session::{HostSpec, pool};
 
 pub const RUN_OPTIONS: &[&str] = COMMAND_OPTIONS;
-/// RUN_OPTIONS and the user to run as (a test keeps the two in step).
-pub const SUDO_OPTIONS: &[&str] = &[
-    "user",
-    "warn",
-    "timeout",
-    "env",
-    "cwd",
-    "stdin",
-    "quiet",
-    "stdout_to",
-    "read",
-];
+/// RUN_OPTIONS and the user to run as.
+pub const SUDO_OPTIONS: &[&str] = AS_USER_OPTIONS;
 pub const FILE_OPTIONS: &[&str] = &["mode", "owner", "sudo", "warn", "timeout"];
 
 /// Something to do on a host: the same for one Host and for a Group.

@@ -12,7 +12,7 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
-use rhai::{Dynamic, EvalAltResult, Map};
+use rhai::{Array, Dynamic, EvalAltResult, Map};
 use serde_json::Value;
 
 use crate::aws::ec2::plan::TagQuery;
@@ -23,7 +23,27 @@ use crate::aws::{self, Aws};
 use crate::core::context::Context;
 use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
+use crate::core::planned::is_planned;
 use crate::core::planned::{PLANNED, Resource};
+use crate::core::prompt;
+
+/// Every page of the EC2 describe `request`, with its ids and filters set
+/// only when there are any (an empty list would ask for none).
+macro_rules! describe_all {
+    ($request:expr, $set_ids:ident($ids:expr), $filters:expr) => {{
+        let ids: &[String] = $ids;
+        let filters: Vec<aws_sdk_ec2::types::Filter> = $filters;
+        $request
+            .$set_ids((!ids.is_empty()).then(|| ids.to_vec()))
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+    }};
+}
+pub(crate) use describe_all;
 
 pub struct Ec2<'a> {
     pub ctx: &'a Context,
@@ -117,6 +137,87 @@ impl<'a> Ec2<'a> {
         }
     }
 
+    /// The real resources of `ids` (the plan's placeholders are not asked
+    /// for), read with `fetch`, to name them.
+    pub fn existing<T, E, Fut>(
+        &self,
+        call: &str,
+        ids: &[String],
+        fetch: impl FnOnce(Vec<String>) -> Fut,
+    ) -> RhaiResult<Vec<T>>
+    where
+        Fut: Future<Output = Result<Vec<T>, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
+        if real.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shown = real.join(", ");
+        self.run(async { fetch(real).await.map_err(|e| self.fail(call, &shown, e)) })
+    }
+
+    /// Remove each of `ids` (shown as `names`) after one confirmation that
+    /// names them all (`verb`: "delete", and `done`: "deleted"), as one
+    /// action each; a dry run's plan removes them from what later reads
+    /// see. `send` is the request for one id.
+    pub fn remove_each<T: Resource, O, E, Fut>(
+        &self,
+        call: &str,
+        (verb, done): (&str, &str),
+        kind: &str,
+        ids: &[String],
+        names: &[String],
+        send: impl Fn(&str, bool) -> Fut,
+    ) -> RhaiResult<()>
+    where
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        prompt::confirm_destructive(self.ctx, verb, names)?;
+        self.run(async {
+            for (id, name) in ids.iter().zip(names) {
+                let removed = std::slice::from_ref(id);
+                let sent = self
+                    .mutate(
+                        call,
+                        name,
+                        Value::Null,
+                        |d| send(id, d),
+                        |_| outcome("removed", kind, removed),
+                    )
+                    .await?;
+                if sent.is_some() {
+                    self.ctx.output.info(&format!("{done} {name}"));
+                } else {
+                    self.ctx.planned.remove::<T>(id);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// A listing: what `query` finds, as the plan leaves it (see
+    /// `planned_listing`), as the script's array.
+    pub fn listing<T, E, Found, Fetched>(
+        &self,
+        call: &str,
+        query: Found,
+        fetch: impl FnOnce(Vec<String>) -> Fetched,
+        keep: impl Fn(&T) -> bool,
+    ) -> RhaiResult<Array>
+    where
+        T: Resource + Sync,
+        Found: Future<Output = Result<Vec<T>, SdkError<E, HttpResponse>>>,
+        Fetched: Future<Output = Result<Vec<T>, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.run(async {
+            let found = query.await.map_err(|e| self.fail(call, "", e))?;
+            Ok(array(self.planned_listing(call, found, fetch, keep).await?))
+        })
+    }
+
     /// A listing as the plan leaves it (see `World::list`): `found` is what
     /// AWS answered the query; `fetch` reads the real resources the plan
     /// retags by id, since AWS matched them against their tags as they are.
@@ -143,6 +244,35 @@ impl<'a> Ec2<'a> {
         };
         Ok(self.ctx.planned.list(found, extra, keep))
     }
+}
+
+/// An option of a listing that names other resources (`instance: web`):
+/// its key, what it takes, and the EC2 filter that asks for them.
+pub struct Link {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub filter: &'static str,
+}
+
+/// The ids the option of `link` names (any resource argument), with the
+/// filter that asks for them added to `filters`.
+pub fn linked(
+    opts: &Options,
+    link: Link,
+    filters: &mut Vec<Filter>,
+) -> RhaiResult<Option<Vec<String>>> {
+    let Some(x) = opts.value(link.key) else {
+        return Ok(None);
+    };
+    let ids = refs(opts.function(), x, link.kind)?.ids;
+    filters.push(filter(link.filter, ids.clone()));
+    Ok(Some(ids))
+}
+
+/// Whether `id` is one of `ids`, when a listing asked for some.
+pub fn among(ids: &Option<Vec<String>>, id: &Option<String>) -> bool {
+    ids.as_ref()
+        .is_none_or(|ids| id.as_ref().is_some_and(|i| ids.contains(i)))
 }
 
 /// The journal outcome of a call that creates or removes nothing.
@@ -319,6 +449,14 @@ pub fn tag_query(opts: &Options) -> RhaiResult<TagQuery> {
             })
             .collect(),
     ))
+}
+
+/// The `tags` option as a query for the plan and the EC2 filters that ask
+/// AWS the same (more filters may follow).
+pub fn tag_search(opts: &Options) -> RhaiResult<(TagQuery, Vec<Filter>)> {
+    let query = tag_query(opts)?;
+    let filters = tag_filters(&query);
+    Ok((query, filters))
 }
 
 /// The same query as EC2 filters, so AWS and the plan answer it alike.

@@ -12,8 +12,8 @@ use rhai::{Array, Dynamic};
 use serde_json::Value;
 
 use crate::aws::ec2::call::{
-    Ec2, Kind, array, filter, not_yet_visible, outcome, planned_id, refs, retry_not_found,
-    tag_filters, tag_query, tag_spec, tags_option,
+    Ec2, Kind, array, describe_all, filter, not_yet_visible, outcome, planned_id, refs,
+    retry_not_found, tag_search, tag_spec, tags_option,
 };
 use crate::aws::ec2::instances::fetch_instances;
 use crate::aws::ec2::plan::{TagQuery, glob};
@@ -34,16 +34,13 @@ pub async fn fetch_images(
     ids: &[String],
     filters: Vec<Filter>,
 ) -> Result<Vec<Image>, SdkError<DescribeImagesError>> {
-    let images = client
-        .describe_images()
-        .set_owners((!owners.is_empty()).then(|| owners.to_vec()))
-        .set_image_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await?;
+    let images: Vec<_> = describe_all!(
+        client
+            .describe_images()
+            .set_owners((!owners.is_empty()).then(|| owners.to_vec())),
+        set_image_ids(ids),
+        filters
+    )?;
     let mut images: Vec<Image> = images.iter().map(Image::from).collect();
     images.sort_by(|a, b| (&b.created, &b.id).cmp(&(&a.created, &a.id)));
     Ok(images)
@@ -68,8 +65,7 @@ impl Query {
             // means its own unless it says otherwise.
             owners.push("self".into());
         }
-        let tags = tag_query(opts)?;
-        let mut filters = tag_filters(&tags);
+        let (tags, mut filters) = tag_search(opts)?;
         let mut shown = vec![format!("owners {}", owners.join(", "))];
         if let Some(tags) = opts.map("tags")? {
             let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -308,16 +304,10 @@ pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
     const CALL: &str = "ec2::deregister_image";
     let ids = refs(CALL, x, Kind::Image)?.ids;
     let ec2 = Ec2::new(ctx)?;
-    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
-    let found = if real.is_empty() {
-        Vec::new()
-    } else {
-        ec2.run(async {
-            fetch_images(ec2.client(), &[], &real, Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
-        })?
-    };
+    let client = ec2.client();
+    let found = ec2.existing(CALL, &ids, |real| async move {
+        fetch_images(client, &[], &real, Vec::new()).await
+    })?;
     let names: Vec<String> = ids
         .iter()
         .map(|id| match found.iter().find(|i| &i.id == id) {
@@ -330,32 +320,14 @@ pub fn deregister_image(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
     if names.is_empty() {
         return Ok(());
     }
-    prompt::confirm_destructive(ctx, "deregister", &names)?;
-    ec2.run(async {
-        for (id, name) in ids.iter().zip(&names) {
-            let done = ec2
-                .mutate(
-                    CALL,
-                    name,
-                    Value::Null,
-                    |d| {
-                        ec2.client()
-                            .deregister_image()
-                            .image_id(id)
-                            .dry_run(d)
-                            .send()
-                    },
-                    |_| outcome("removed", "image", std::slice::from_ref(id)),
-                )
-                .await?;
-            if done.is_some() {
-                ctx.output.info(&format!("deregistered {name}"));
-            } else {
-                ctx.planned.remove::<Image>(id);
-            }
-        }
-        Ok(())
-    })
+    ec2.remove_each::<Image, _, _, _>(
+        CALL,
+        ("deregister", "deregistered"),
+        "image",
+        &ids,
+        &names,
+        |id, d| client.deregister_image().image_id(id).dry_run(d).send(),
+    )
 }
 
 pub fn delete_key_pair(ctx: &Context, name: &str) -> RhaiResult<()> {

@@ -2,12 +2,14 @@
 //! terminate, wait for a state, tags and user data.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::error::SdkError;
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesError;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
@@ -18,9 +20,8 @@ use rhai::{Array, Dynamic, Map};
 use serde_json::Value;
 
 use crate::aws::ec2::call::{
-    Backoff, Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs,
-    retry_not_found, shaped, tag_filters, tag_list, tag_query, tag_spec, tags_from_map,
-    tags_option,
+    Backoff, Ec2, Kind, array, describe_all, filter, not_yet_visible, nothing, outcome, planned_id,
+    refs, retry_not_found, shaped, tag_list, tag_search, tag_spec, tags_from_map, tags_option,
 };
 use crate::aws::ec2::plan::settles;
 use crate::aws::ec2::types::{Instance, Tags, label, labelled, now};
@@ -70,15 +71,8 @@ pub async fn fetch_instances(
     ids: &[String],
     filters: Vec<Filter>,
 ) -> Result<Vec<Instance>, SdkError<DescribeInstancesError>> {
-    let reservations = client
-        .describe_instances()
-        .set_instance_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await?;
+    let reservations: Vec<_> =
+        describe_all!(client.describe_instances(), set_instance_ids(ids), filters)?;
     let mut instances: Vec<Instance> = reservations
         .iter()
         .flat_map(|r| r.instances())
@@ -112,8 +106,7 @@ async fn current(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<In
 
 pub fn instances(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::instances";
-    let query = tag_query(&opts)?;
-    let mut filters = tag_filters(&query);
+    let (query, mut filters) = tag_search(&opts)?;
     let states = opts.strings("state")?;
     // The states asked for, or `None` for every state.
     let states: Option<Vec<String>> = match states.as_slice() {
@@ -512,55 +505,28 @@ pub fn change(ctx: &Context, x: &Dynamic, change: Change) -> RhaiResult<()> {
     let done = ec2.run(async {
         let c = ec2.client();
         let set = Some(ids.clone());
-        let args = Value::Null;
-        let done = match change {
-            Change::Start => ec2
-                .mutate(
+        // The four calls differ only in their request and what terminate removes.
+        macro_rules! send {
+            ($request:ident, $outcome:expr) => {
+                ec2.mutate(
                     call,
                     &target,
-                    args,
-                    |d| c.start_instances().set_instance_ids(set).dry_run(d).send(),
-                    nothing,
+                    Value::Null,
+                    |d| c.$request().set_instance_ids(set).dry_run(d).send(),
+                    $outcome,
                 )
                 .await?
-                .is_some(),
-            Change::Stop => ec2
-                .mutate(
-                    call,
-                    &target,
-                    args,
-                    |d| c.stop_instances().set_instance_ids(set).dry_run(d).send(),
-                    nothing,
-                )
-                .await?
-                .is_some(),
-            Change::Reboot => ec2
-                .mutate(
-                    call,
-                    &target,
-                    args,
-                    |d| c.reboot_instances().set_instance_ids(set).dry_run(d).send(),
-                    nothing,
-                )
-                .await?
-                .is_some(),
-            Change::Terminate => ec2
-                .mutate(
-                    call,
-                    &target,
-                    args,
-                    |d| {
-                        c.terminate_instances()
-                            .set_instance_ids(set)
-                            .dry_run(d)
-                            .send()
-                    },
-                    |_| outcome("removed", "instance", &ids),
-                )
-                .await?
-                .is_some(),
-        };
-        Ok(done)
+                .is_some()
+            };
+        }
+        Ok(match change {
+            Change::Start => send!(start_instances, nothing),
+            Change::Stop => send!(stop_instances, nothing),
+            Change::Reboot => send!(reboot_instances, nothing),
+            Change::Terminate => send!(terminate_instances, |_| outcome(
+                "removed", "instance", &ids
+            )),
+        })
     })?;
     if done {
         ctx.output.info(&format!("{} {target}", change.doing()));
@@ -674,18 +640,7 @@ fn plan_wait(
 fn bare_instance(id: &str) -> Instance {
     Instance {
         id: id.to_string(),
-        state: String::new(),
-        instance_type: String::new(),
-        image: String::new(),
-        public_ip: None,
-        private_ip: None,
-        public_dns: None,
-        private_dns: None,
-        zone: None,
-        key_name: None,
-        launch_time: None,
-        tags: Tags::new(),
-        security_groups: Vec::new(),
+        ..Instance::default()
     }
 }
 
@@ -772,28 +727,19 @@ pub fn tag(ctx: &Context, x: &Dynamic, tags: &Map) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    ec2.run(async {
-        let done = ec2
-            .mutate(
-                CALL,
-                &ids.join(", "),
-                serde_json::json!({ "tags": tags }),
-                |d| {
-                    ec2.client()
-                        .create_tags()
-                        .set_resources(Some(ids.clone()))
-                        .set_tags(Some(tag_list(&tags)))
-                        .dry_run(d)
-                        .send()
-                },
-                nothing,
-            )
-            .await?;
-        if done.is_none() {
-            ctx.planned.tag(&ids, &tags);
-        }
-        Ok(())
-    })
+    let request = ec2
+        .client()
+        .create_tags()
+        .set_resources(Some(ids.clone()))
+        .set_tags(Some(tag_list(&tags)));
+    retag(
+        &ec2,
+        CALL,
+        &ids,
+        serde_json::json!({ "tags": tags }),
+        |d| request.dry_run(d).send(),
+        || ctx.planned.tag(&ids, &tags),
+    )
 }
 
 pub fn untag(ctx: &Context, x: &Dynamic, keys: &Array) -> RhaiResult<()> {
@@ -804,27 +750,42 @@ pub fn untag(ctx: &Context, x: &Dynamic, keys: &Array) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
+    let request = ec2
+        .client()
+        .delete_tags()
+        .set_resources(Some(ids.clone()))
+        .set_tags(Some(
+            keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+        ));
+    retag(
+        &ec2,
+        CALL,
+        &ids,
+        serde_json::json!({ "keys": keys }),
+        |d| request.dry_run(d).send(),
+        || ctx.planned.untag(&ids, &keys),
+    )
+}
+
+/// Change the tags of `ids` with `send`; a dry run plans it instead.
+fn retag<O, E, Fut>(
+    ec2: &Ec2<'_>,
+    call: &str,
+    ids: &[String],
+    args: Value,
+    send: impl FnOnce(bool) -> Fut,
+    plan: impl FnOnce(),
+) -> RhaiResult<()>
+where
+    Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     ec2.run(async {
-        let done = ec2
-            .mutate(
-                CALL,
-                &ids.join(", "),
-                serde_json::json!({ "keys": keys }),
-                |d| {
-                    ec2.client()
-                        .delete_tags()
-                        .set_resources(Some(ids.clone()))
-                        .set_tags(Some(
-                            keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
-                        ))
-                        .dry_run(d)
-                        .send()
-                },
-                nothing,
-            )
+        let sent = ec2
+            .mutate(call, &ids.join(", "), args, send, nothing)
             .await?;
-        if done.is_none() {
-            ctx.planned.untag(&ids, &keys);
+        if sent.is_none() {
+            plan();
         }
         Ok(())
     })

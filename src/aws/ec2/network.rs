@@ -10,8 +10,8 @@ use rhai::{Array, Dynamic};
 use serde_json::Value;
 
 use crate::aws::ec2::call::{
-    Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs, tag_filters,
-    tag_query, tag_spec, tags_option,
+    Ec2, Kind, Link, among, describe_all, filter, linked, not_yet_visible, nothing, outcome,
+    planned_id, refs, tag_search, tag_spec, tags_option,
 };
 use crate::aws::ec2::rule::Rule;
 use crate::aws::ec2::rules::RuleSpec;
@@ -34,15 +34,11 @@ pub async fn fetch_groups(
     ids: &[String],
     filters: Vec<Filter>,
 ) -> Result<Vec<SecurityGroup>, SdkError<DescribeSecurityGroupsError>> {
-    let groups = client
-        .describe_security_groups()
-        .set_group_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await?;
+    let groups: Vec<_> = describe_all!(
+        client.describe_security_groups(),
+        set_group_ids(ids),
+        filters
+    )?;
     let mut groups: Vec<SecurityGroup> = groups.iter().map(SecurityGroup::from).collect();
     groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(groups)
@@ -151,6 +147,15 @@ fn group_label(g: &SecurityGroup) -> String {
     format!("{} ({})", g.id, g.name)
 }
 
+/// The confirmation before `rules` are revoked from `group`, naming each.
+fn confirm_revoke(ctx: &Context, group: &SecurityGroup, rules: &[Rule]) -> RhaiResult<()> {
+    let targets: Vec<String> = rules
+        .iter()
+        .map(|r| format!("{}: {r}", group_label(group)))
+        .collect();
+    prompt::confirm_destructive(ctx, "revoke", &targets)
+}
+
 fn rules_text(rules: &[Rule]) -> String {
     rules
         .iter()
@@ -211,66 +216,54 @@ fn parse_rules(call: &str, value: Option<&Dynamic>) -> RhaiResult<Vec<RuleSpec>>
     items.iter().map(|r| RuleSpec::parse(call, r)).collect()
 }
 
-async fn authorize_rules(
+/// Allow `rules` on `group` (`grant`), or stop allowing them; whether it
+/// was done (a dry run only plans it).
+async fn apply_rules(
     ec2: &Ec2<'_>,
     call: &str,
     group: &SecurityGroup,
     rules: &[Rule],
+    grant: bool,
 ) -> RhaiResult<bool> {
     let target = group_label(group);
-    let done = ec2
-        .mutate(
-            call,
-            &target,
-            serde_json::json!({ "rules": rules }),
-            |d| {
-                ec2.client()
-                    .authorize_security_group_ingress()
-                    .group_id(&group.id)
-                    .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-                    .dry_run(d)
-                    .send()
-            },
-            nothing,
-        )
-        .await?
-        .is_some();
-    if done {
-        ec2.ctx
-            .output
-            .info(&format!("{target} now allows {}", rules_text(rules)));
+    let args = serde_json::json!({ "rules": rules });
+    let permissions = Some(rules.iter().map(Rule::to_permission).collect::<Vec<_>>());
+    let client = ec2.client();
+    // Both requests take the group and the permissions alike.
+    macro_rules! send {
+        ($request:ident) => {
+            ec2.mutate(
+                call,
+                &target,
+                args,
+                |d| {
+                    client
+                        .$request()
+                        .group_id(&group.id)
+                        .set_ip_permissions(permissions)
+                        .dry_run(d)
+                        .send()
+                },
+                nothing,
+            )
+            .await?
+            .is_some()
+        };
     }
-    Ok(done)
-}
-
-async fn revoke_rules(
-    ec2: &Ec2<'_>,
-    call: &str,
-    group: &SecurityGroup,
-    rules: &[Rule],
-) -> RhaiResult<bool> {
-    let target = group_label(group);
-    let done = ec2
-        .mutate(
-            call,
-            &target,
-            serde_json::json!({ "rules": rules }),
-            |d| {
-                ec2.client()
-                    .revoke_security_group_ingress()
-                    .group_id(&group.id)
-                    .set_ip_permissions(Some(rules.iter().map(Rule::to_permission).collect()))
-                    .dry_run(d)
-                    .send()
-            },
-            nothing,
-        )
-        .await?
-        .is_some();
+    let done = if grant {
+        send!(authorize_security_group_ingress)
+    } else {
+        send!(revoke_security_group_ingress)
+    };
     if done {
+        let now = if grant {
+            "now allows"
+        } else {
+            "no longer allows"
+        };
         ec2.ctx
             .output
-            .info(&format!("{target} no longer allows {}", rules_text(rules)));
+            .info(&format!("{target} {now} {}", rules_text(rules)));
     }
     Ok(done)
 }
@@ -336,18 +329,14 @@ pub fn ensure_security_group(
         Vec::new()
     };
     if !extra.is_empty() {
-        let targets: Vec<String> = extra
-            .iter()
-            .map(|r| format!("{}: {r}", group_label(&group)))
-            .collect();
-        prompt::confirm_destructive(ctx, "revoke", &targets)?;
+        confirm_revoke(ctx, &group, &extra)?;
     }
     ec2.run(async {
         if !missing.is_empty() {
-            authorize_rules(&ec2, CALL, &group, &missing).await?;
+            apply_rules(&ec2, CALL, &group, &missing, true).await?;
         }
         if !extra.is_empty() {
-            revoke_rules(&ec2, CALL, &group, &extra).await?;
+            apply_rules(&ec2, CALL, &group, &extra, false).await?;
         }
         refreshed(&ec2, CALL, group, &missing, &extra).await
     })
@@ -425,7 +414,7 @@ pub fn authorize(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<Secu
             tracing::info!("{} already allows that", group_label(&group));
             return Ok(group);
         }
-        authorize_rules(&ec2, CALL, &group, &missing).await?;
+        apply_rules(&ec2, CALL, &group, &missing, true).await?;
         refreshed(&ec2, CALL, group, &missing, &[]).await
     })
 }
@@ -451,13 +440,9 @@ pub fn revoke(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<Securit
         ));
         return Ok(group);
     }
-    let targets: Vec<String> = present
-        .iter()
-        .map(|r| format!("{}: {r}", group_label(&group)))
-        .collect();
-    prompt::confirm_destructive(ctx, "revoke", &targets)?;
+    confirm_revoke(ctx, &group, &present)?;
     ec2.run(async {
-        revoke_rules(&ec2, CALL, &group, &present).await?;
+        apply_rules(&ec2, CALL, &group, &present, false).await?;
         refreshed(&ec2, CALL, group, &[], &present).await
     })
 }
@@ -618,33 +603,25 @@ pub fn allocate_address(ctx: &Context, opts: Options) -> RhaiResult<Address> {
     })
 }
 
+/// `instance: ...`: the addresses associated with it.
+const ASSOCIATED: Link = Link {
+    key: "instance",
+    kind: Kind::Instance,
+    filter: "instance-id",
+};
+
 pub fn addresses(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::addresses";
-    let query = tag_query(&opts)?;
-    let mut filters = tag_filters(&query);
-    let instances = match opts.value("instance") {
-        Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
-        None => None,
-    };
-    if let Some(ids) = &instances {
-        filters.push(filter("instance-id", ids.clone()));
-    }
+    let (query, mut filters) = tag_search(&opts)?;
+    let on = linked(&opts, ASSOCIATED, &mut filters)?;
     let ec2 = Ec2::new(ctx)?;
-    ec2.run(async {
-        let found = fetch_addresses(ec2.client(), Vec::new(), Vec::new(), filters)
-            .await
-            .map_err(|e| ec2.fail(CALL, "", e))?;
-        let fetch = |ids| fetch_addresses(ec2.client(), ids, Vec::new(), Vec::new());
-        let listed = ec2
-            .planned_listing(CALL, found, fetch, |a| {
-                query.matches(&a.tags)
-                    && instances
-                        .as_ref()
-                        .is_none_or(|ids| a.instance.as_ref().is_some_and(|i| ids.contains(i)))
-            })
-            .await?;
-        Ok(array(listed))
-    })
+    let client = ec2.client();
+    ec2.listing(
+        CALL,
+        fetch_addresses(client, Vec::new(), Vec::new(), filters),
+        |ids| fetch_addresses(client, ids, Vec::new(), Vec::new()),
+        |a| query.matches(&a.tags) && among(&on, &a.instance),
+    )
 }
 
 pub fn associate_address(ctx: &Context, addr: &Dynamic, instance: &Dynamic) -> RhaiResult<Address> {

@@ -87,15 +87,8 @@ mod tests {
             state: state.into(),
             instance_type: "t3.micro".into(),
             image: "ami-1".into(),
-            public_ip: None,
-            private_ip: None,
-            public_dns: None,
-            private_dns: None,
-            zone: None,
-            key_name: None,
-            launch_time: None,
             tags: [("role".to_string(), role.to_string())].into(),
-            security_groups: Vec::new(),
+            ..Instance::default()
         }
     }
 

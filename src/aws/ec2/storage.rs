@@ -9,17 +9,15 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsError;
 use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesError;
 use aws_sdk_ec2::types::{Filter, ResourceType, VolumeType};
 use rhai::{Array, Dynamic};
-use serde_json::Value;
 
 use crate::aws::ec2::call::{
-    Backoff, Ec2, Kind, array, filter, not_yet_visible, nothing, outcome, planned_id, refs,
-    tag_filters, tag_query, tag_spec, tags_option,
+    Backoff, Ec2, Kind, Link, among, describe_all, filter, linked, not_yet_visible, nothing,
+    outcome, planned_id, refs, tag_search, tag_spec, tags_option,
 };
-use crate::aws::ec2::types::{Snapshot, Tags, Volume, label, labelled, now, timestamp};
+use crate::aws::ec2::types::{Snapshot, Volume, label, labelled, now, timestamp};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::{Lookup, is_planned};
-use crate::core::prompt;
 
 pub const CREATE_VOLUME_OPTIONS: &[&str] = &["size", "zone", "type", "snapshot", "tags"];
 pub const VOLUMES_OPTIONS: &[&str] = &["tags", "instance"];
@@ -35,15 +33,7 @@ pub async fn fetch_volumes(
     ids: &[String],
     filters: Vec<Filter>,
 ) -> Result<Vec<Volume>, SdkError<DescribeVolumesError>> {
-    let volumes = client
-        .describe_volumes()
-        .set_volume_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await?;
+    let volumes: Vec<_> = describe_all!(client.describe_volumes(), set_volume_ids(ids), filters)?;
     let mut volumes: Vec<Volume> = volumes.iter().map(Volume::from).collect();
     volumes.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
     Ok(volumes)
@@ -55,16 +45,11 @@ pub async fn fetch_snapshots(
     ids: &[String],
     filters: Vec<Filter>,
 ) -> Result<Vec<Snapshot>, SdkError<DescribeSnapshotsError>> {
-    let snapshots = client
-        .describe_snapshots()
-        .owner_ids("self")
-        .set_snapshot_ids((!ids.is_empty()).then(|| ids.to_vec()))
-        .set_filters((!filters.is_empty()).then_some(filters))
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await?;
+    let snapshots: Vec<_> = describe_all!(
+        client.describe_snapshots().owner_ids("self"),
+        set_snapshot_ids(ids),
+        filters
+    )?;
     let mut snapshots: Vec<Snapshot> = snapshots.iter().map(Snapshot::from).collect();
     snapshots.sort_by(|a, b| (&b.started, &b.id).cmp(&(&a.started, &a.id)));
     Ok(snapshots)
@@ -214,34 +199,25 @@ pub fn create_volume(ctx: &Context, opts: Options) -> RhaiResult<Volume> {
     })
 }
 
+/// `instance: ...`: the volumes attached to it.
+const ATTACHED: Link = Link {
+    key: "instance",
+    kind: Kind::Instance,
+    filter: "attachment.instance-id",
+};
+
 pub fn volumes(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::volumes";
-    let query = tag_query(&opts)?;
-    let mut filters = tag_filters(&query);
-    let instances = match opts.value("instance") {
-        Some(x) => Some(refs(CALL, x, Kind::Instance)?.ids),
-        None => None,
-    };
-    if let Some(ids) = &instances {
-        filters.push(filter("attachment.instance-id", ids.clone()));
-    }
+    let (query, mut filters) = tag_search(&opts)?;
+    let on = linked(&opts, ATTACHED, &mut filters)?;
     let ec2 = Ec2::new(ctx)?;
-    ec2.run(async {
-        let found = fetch_volumes(ec2.client(), &[], filters)
-            .await
-            .map_err(|e| ec2.fail(CALL, "", e))?;
-        let client = ec2.client();
-        let fetch = |ids: Vec<String>| async move { fetch_volumes(client, &ids, Vec::new()).await };
-        let listed = ec2
-            .planned_listing(CALL, found, fetch, |v| {
-                query.matches(&v.tags)
-                    && instances
-                        .as_ref()
-                        .is_none_or(|ids| v.instance.as_ref().is_some_and(|i| ids.contains(i)))
-            })
-            .await?;
-        Ok(array(listed))
-    })
+    let client = ec2.client();
+    ec2.listing(
+        CALL,
+        fetch_volumes(client, &[], filters),
+        |ids| async move { fetch_volumes(client, &ids, Vec::new()).await },
+        |v| query.matches(&v.tags) && among(&on, &v.instance),
+    )
 }
 
 /// The volume as the plan has it, or as the script passed it, for answers
@@ -254,14 +230,7 @@ fn as_given(ctx: &Context, x: &Dynamic, id: &str) -> Volume {
         .map(|v| v.clone())
         .unwrap_or(Volume {
             id: id.to_string(),
-            size: 0,
-            zone: None,
-            state: String::new(),
-            instance: None,
-            device: None,
-            tags: Tags::new(),
-            created: None,
-            attachment_state: None,
+            ..Volume::default()
         })
 }
 
@@ -380,37 +349,19 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
-    let found = if real.is_empty() {
-        Vec::new()
-    } else {
-        ec2.run(async {
-            fetch_volumes(ec2.client(), &real, Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
-        })?
-    };
+    let client = ec2.client();
+    let found = ec2.existing(CALL, &ids, |real| async move {
+        fetch_volumes(client, &real, Vec::new()).await
+    })?;
     let names = labelled(&ids, &found, |v| (&v.id, &v.tags));
-    prompt::confirm_destructive(ctx, "delete", &names)?;
-    ec2.run(async {
-        for (id, name) in ids.iter().zip(&names) {
-            let done = ec2
-                .mutate(
-                    CALL,
-                    name,
-                    Value::Null,
-                    |d| ec2.client().delete_volume().volume_id(id).dry_run(d).send(),
-                    |_| outcome("removed", "volume", std::slice::from_ref(id)),
-                )
-                .await?;
-            if done.is_some() {
-                ctx.output.info(&format!("deleted {name}"));
-            } else {
-                ctx.planned.remove::<Volume>(id);
-            }
-        }
-        Ok(())
-    })
+    ec2.remove_each::<Volume, _, _, _>(
+        CALL,
+        ("delete", "deleted"),
+        "volume",
+        &ids,
+        &names,
+        |id, d| client.delete_volume().volume_id(id).dry_run(d).send(),
+    )
 }
 
 pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Snapshot> {
@@ -470,35 +421,25 @@ pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Sn
     })
 }
 
+/// `volume: ...`: the snapshots taken of it.
+const SNAPSHOT_OF: Link = Link {
+    key: "volume",
+    kind: Kind::Volume,
+    filter: "volume-id",
+};
+
 pub fn snapshots(ctx: &Context, opts: Options) -> RhaiResult<Array> {
     const CALL: &str = "ec2::snapshots";
-    let query = tag_query(&opts)?;
-    let mut filters = tag_filters(&query);
-    let volumes = match opts.value("volume") {
-        Some(x) => Some(refs(CALL, x, Kind::Volume)?.ids),
-        None => None,
-    };
-    if let Some(ids) = &volumes {
-        filters.push(filter("volume-id", ids.clone()));
-    }
+    let (query, mut filters) = tag_search(&opts)?;
+    let of = linked(&opts, SNAPSHOT_OF, &mut filters)?;
     let ec2 = Ec2::new(ctx)?;
-    ec2.run(async {
-        let found = fetch_snapshots(ec2.client(), &[], filters)
-            .await
-            .map_err(|e| ec2.fail(CALL, "", e))?;
-        let client = ec2.client();
-        let fetch =
-            |ids: Vec<String>| async move { fetch_snapshots(client, &ids, Vec::new()).await };
-        let listed = ec2
-            .planned_listing(CALL, found, fetch, |s| {
-                query.matches(&s.tags)
-                    && volumes
-                        .as_ref()
-                        .is_none_or(|ids| s.volume.as_ref().is_some_and(|v| ids.contains(v)))
-            })
-            .await?;
-        Ok(array(listed))
-    })
+    let client = ec2.client();
+    ec2.listing(
+        CALL,
+        fetch_snapshots(client, &[], filters),
+        |ids| async move { fetch_snapshots(client, &ids, Vec::new()).await },
+        |s| query.matches(&s.tags) && among(&of, &s.volume),
+    )
 }
 
 pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
@@ -508,41 +449,17 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
         return Ok(());
     }
     let ec2 = Ec2::new(ctx)?;
-    let real: Vec<String> = ids.iter().filter(|id| !is_planned(id)).cloned().collect();
-    let found = if real.is_empty() {
-        Vec::new()
-    } else {
-        ec2.run(async {
-            fetch_snapshots(ec2.client(), &real, Vec::new())
-                .await
-                .map_err(|e| ec2.fail(CALL, &real.join(", "), e))
-        })?
-    };
+    let client = ec2.client();
+    let found = ec2.existing(CALL, &ids, |real| async move {
+        fetch_snapshots(client, &real, Vec::new()).await
+    })?;
     let names = labelled(&ids, &found, |s| (&s.id, &s.tags));
-    prompt::confirm_destructive(ctx, "delete", &names)?;
-    ec2.run(async {
-        for (id, name) in ids.iter().zip(&names) {
-            let done = ec2
-                .mutate(
-                    CALL,
-                    name,
-                    Value::Null,
-                    |d| {
-                        ec2.client()
-                            .delete_snapshot()
-                            .snapshot_id(id)
-                            .dry_run(d)
-                            .send()
-                    },
-                    |_| outcome("removed", "snapshot", std::slice::from_ref(id)),
-                )
-                .await?;
-            if done.is_some() {
-                ctx.output.info(&format!("deleted {name}"));
-            } else {
-                ctx.planned.remove::<Snapshot>(id);
-            }
-        }
-        Ok(())
-    })
+    ec2.remove_each::<Snapshot, _, _, _>(
+        CALL,
+        ("delete", "deleted"),
+        "snapshot",
+        &ids,
+        &names,
+        |id, d| client.delete_snapshot().snapshot_id(id).dry_run(d).send(),
+    )
 }

@@ -331,14 +331,7 @@ fn get_bytes(ctx: &Context, call: &str, bucket: &str, key: &str) -> RhaiResult<V
     }
     let aws = clients(ctx)?;
     ctx.runtime.block_on(async {
-        let response = aws
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| call_error(call, &uri, &aws, e))?;
+        let response = transfer::get_object(&aws, call, bucket, key, &uri).await?;
         let body = response.body.collect().await.map_err(|e| {
             runtime_error(format!(
                 "{call} ({uri}): the transfer broke off: {}",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressFinish, ProgressStyle};
@@ -329,6 +330,24 @@ pub fn download(ctx: &Context, aws: &Aws, bucket: &str, key: &str, dest: &Path) 
     Ok(())
 }
 
+/// GetObject of `s3://bucket/key` (`uri`) for `call`: the answer, its body
+/// still to be read.
+pub async fn get_object(
+    aws: &Aws,
+    call: &str,
+    bucket: &str,
+    key: &str,
+    uri: &str,
+) -> RhaiResult<GetObjectOutput> {
+    aws.s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| call_error(call, uri, aws, e))
+}
+
 async fn fetch(
     aws: &Aws,
     bucket: &str,
@@ -337,14 +356,7 @@ async fn fetch(
     dest: &Path,
     file: std::fs::File,
 ) -> RhaiResult<()> {
-    let response = aws
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| call_error("s3::download", uri, aws, e))?;
+    let response = get_object(aws, "s3::download", bucket, key, uri).await?;
     let expected = response
         .content_length()
         .and_then(|n| u64::try_from(n).ok());
