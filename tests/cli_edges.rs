@@ -3,9 +3,11 @@
 //! stdout whose reader has gone (as with `| head -1`) ends the output
 //! quietly instead of panicking.
 
+mod common;
+
 use std::process::Stdio;
 
-use crate::common::Test;
+use common::Test;
 
 const BAD_URLS: &[&str] = &["", "not a url", "ftp://x", "http://", "http://h:1/?a=b"];
 

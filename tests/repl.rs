@@ -1,7 +1,8 @@
 //! The interactive REPL driven in a real pseudo-terminal.
 
-use crate::common;
-use crate::common::Test;
+mod common;
+
+use common::Test;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
 

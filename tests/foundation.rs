@@ -1,8 +1,9 @@
 //! The opsh binary end to end: CLI, exit codes, compile-before-run, error
 //! rendering, prompts, params, quoting, local commands, check/list/doc.
 
-use crate::common;
-use crate::common::Test;
+mod common;
+
+use common::Test;
 
 #[test]
 fn every_subcommand_help_shows_examples() {

@@ -2,11 +2,12 @@
 //! effects through the lab hosts' recording stand-ins and their real
 //! PostgreSQL servers. Each test uses a cluster name of its own.
 
+mod common;
+
 use std::path::PathBuf;
 
-use crate::common;
-use crate::common::Test;
-use crate::common::lab::{lab, unique};
+use common::Test;
+use common::lab::{lab, unique};
 
 /// The password the runbooks give the db role (SHOP_DB_PASSWORD).
 const DB_PASSWORD: &str = "pw-for-the-lab's \"db\" role";

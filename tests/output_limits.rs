@@ -2,11 +2,12 @@
 //! says so, `stdout_to` keeps every byte, `read` names its limit, and a
 //! secret spanning lines is hidden in streamed and captured output.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
-use crate::common;
-use crate::common::Test;
-use crate::common::lab::unique;
+use common::Test;
+use common::lab::unique;
 
 /// What a Result keeps of a stream (the documented 16 MiB).
 const KEPT: usize = 16 * 1024 * 1024;

@@ -2,11 +2,12 @@
 //! multipart transfers, listing across pages, confirmations, presigned
 //! URLs and dry runs. Every test uses its own bucket.
 
+mod common;
+
 use std::process::Command;
 
-use crate::common;
-use crate::common::Test;
-use crate::common::lab::{lab, unique};
+use common::Test;
+use common::lab::{lab, unique};
 
 fn bucket() -> String {
     unique("opsh-s3")

@@ -2,9 +2,10 @@
 //! and removes is what later reads of the same run see, waits the plan
 //! explains return at once, and the emulators are left exactly as they were.
 
-use crate::common;
-use crate::common::Test;
-use crate::common::lab::unique;
+mod common;
+
+use common::Test;
+use common::lab::unique;
 
 fn run(script: &str, args: &[&str]) -> common::Outcome {
     let mut all = vec!["run", "r.rhai"];

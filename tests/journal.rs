@@ -3,8 +3,9 @@
 //! and `--no-journal`, mostly with local commands (the cloud and SSH
 //! actions are covered in their own test files).
 
-use crate::common;
-use crate::common::Test;
+mod common;
+
+use common::Test;
 
 fn journal_files(home: &std::path::Path) -> Vec<std::path::PathBuf> {
     journal_files_in(&home.join(".local/state/opsh/journal"))

@@ -3,8 +3,10 @@
 //! line and a caret. Rhai places a namespaced call (`local::run`) at its
 //! name, after the `local::`.
 
-use crate::common::Test;
-use crate::common::lab::unique;
+mod common;
+
+use common::Test;
+use common::lab::unique;
 
 const FAILS: &str = "command failed on local with exit code 1: false";
 

@@ -6,10 +6,11 @@
 //! (planned instances, volumes and hosts are never real), `--yes` answers
 //! the confirmations, and no value turns a plan into a side effect.
 
+mod common;
+
 use std::time::Duration;
 
-use crate::common;
-use crate::common::Test;
+use common::Test;
 
 /// A built-in as `opsh doc --output json` lists it.
 #[derive(serde::Deserialize)]
