@@ -3,16 +3,14 @@
 //! exit 0, and afterwards the emulator (scoped by the test's own tags and
 //! names) and the lab hosts are as they were, and no journal was written.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::lab::{lab, unique};
-use common::records::{Record, RecordsMark};
-use common::{HANG, Outcome, Test};
+use crate::common::lab::{lab, unique};
+use crate::common::records::{Record, RecordsMark};
+use crate::common::{HANG, Outcome, Test};
 
 /// A real run that builds a cluster: far more than it needs; reaching it
 /// means it hangs.

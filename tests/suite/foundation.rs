@@ -1,9 +1,8 @@
 //! The opsh binary end to end: CLI, exit codes, compile-before-run, error
 //! rendering, prompts, params, quoting, local commands, check/list/doc.
 
-mod common;
-
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 #[test]
 fn every_subcommand_help_shows_examples() {

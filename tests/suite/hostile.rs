@@ -6,11 +6,10 @@
 //! (planned instances, volumes and hosts are never real), `--yes` answers
 //! the confirmations, and no value turns a plan into a side effect.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 /// A built-in as `opsh doc --output json` lists it.
 #[derive(serde::Deserialize)]

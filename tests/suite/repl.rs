@@ -1,8 +1,7 @@
 //! The interactive REPL driven in a real pseudo-terminal.
 
-mod common;
-
-use common::Test;
+use crate::common;
+use crate::common::Test;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
 

@@ -5,13 +5,12 @@
 //! only at what each test caused: its own output, and the lines its lab
 //! hosts recorded since it started.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -199,7 +198,7 @@ fn the_shop_proxy_passes_the_real_nginx_t_with_its_site_enabled_and_the_default_
     let out = Test::new()
         .lab()
         .env_remove("XDG_STATE_HOME")
-        .file("shop.rhai", include_str!("../runbooks/shop.rhai"))
+        .file("shop.rhai", include_str!("../../runbooks/shop.rhai"))
         .file(
             "t.rhai",
             &format!(

@@ -2,10 +2,9 @@
 //! and removes is what later reads of the same run see, waits the plan
 //! explains return at once, and the emulators are left exactly as they were.
 
-mod common;
-
-use common::Test;
-use common::lab::unique;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::unique;
 
 fn run(script: &str, args: &[&str]) -> common::Outcome {
     let mut all = vec!["run", "r.rhai"];

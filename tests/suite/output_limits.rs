@@ -2,12 +2,11 @@
 //! says so, `stdout_to` keeps every byte, `read` names its limit, and a
 //! secret spanning lines is hidden in streamed and captured output.
 
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::Test;
-use common::lab::unique;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::unique;
 
 /// What a Result keeps of a stream (the documented 16 MiB).
 const KEPT: usize = 16 * 1024 * 1024;

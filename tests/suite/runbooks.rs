@@ -2,12 +2,11 @@
 //! effects through the lab hosts' recording stand-ins and their real
 //! PostgreSQL servers. Each test uses a cluster name of its own.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 /// The password the runbooks give the db role (SHOP_DB_PASSWORD).
 const DB_PASSWORD: &str = "pw-for-the-lab's \"db\" role";

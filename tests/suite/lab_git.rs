@@ -5,14 +5,12 @@
 //! works in a directory and unit of its own on its lab host and looks only at
 //! what it caused.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 /// Long enough that only a hang reaches it: git and pip must fail at once.
 const HANG: Duration = Duration::from_secs(300);

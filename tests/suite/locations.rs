@@ -3,10 +3,8 @@
 //! line and a caret. Rhai places a namespaced call (`local::run`) at its
 //! name, after the `local::`.
 
-mod common;
-
-use common::Test;
-use common::lab::unique;
+use crate::common::Test;
+use crate::common::lab::unique;
 
 const FAILS: &str = "command failed on local with exit code 1: false";
 

@@ -2,12 +2,11 @@
 //! multipart transfers, listing across pages, confirmations, presigned
 //! URLs and dry runs. Every test uses its own bucket.
 
-mod common;
-
 use std::process::Command;
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 fn bucket() -> String {
     unique("opsh-s3")

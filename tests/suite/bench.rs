@@ -3,13 +3,11 @@
 //! both reach every host, times every workload, reports, and stops its lab.
 //! Timings are the benchmark's business; this asserts none of them.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::lab::lab;
-use common::ports::free_port;
+use crate::common::lab::lab;
+use crate::common::ports::free_port;
 
 #[test]
 fn bench_run_reports_every_workload_and_stops_its_lab() {

@@ -6,12 +6,11 @@
 //! plan and the `-vvv` logs are searched for each secret: whole, line by
 //! line, and escaped as JSON, string and byte literals show it.
 
-mod common;
-
 use std::path::Path;
 
-use common::Test;
-use common::lab::unique;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::unique;
 
 /// The prompt's answer: two lines and a trailing newline.
 const PROMPTED: &str = "p\"w\\d $HOME 'q' ünï-line-one\nsecond `line` of the $PW\n";

@@ -3,9 +3,8 @@
 //! and `--no-journal`, mostly with local commands (the cloud and SSH
 //! actions are covered in their own test files).
 
-mod common;
-
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 fn journal_files(home: &std::path::Path) -> Vec<std::path::PathBuf> {
     journal_files_in(&home.join(".local/state/opsh/journal"))

@@ -2,8 +2,6 @@
 //! files in a scratch directory, arguments, stdin, environment; then checks
 //! on the exit code and output that print everything when they fail.
 
-#![allow(dead_code)]
-
 pub mod lab;
 pub mod ports;
 pub mod records;

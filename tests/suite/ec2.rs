@@ -3,10 +3,9 @@
 //! pairs, confirmations and dry runs. Every test tags or names what it
 //! creates with its own unique() value and looks only at that.
 
-mod common;
-
-use common::Test;
-use common::lab::unique;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::unique;
 
 /// Run `script` as r.rhai in a fresh directory pointed at the lab.
 fn run(script: &str, args: &[&str]) -> common::Outcome {

@@ -3,12 +3,10 @@
 //! terminates — planned by a dry run that changes nothing, journaled by the
 //! real run, undone by the teardown the journal writes.
 
-mod common;
-
 use std::path::Path;
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 const SCENARIO: &str = r#"
 fn build(tag) {

@@ -3,11 +3,9 @@
 //! stdout whose reader has gone (as with `| head -1`) ends the output
 //! quietly instead of panicking.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::Test;
+use crate::common::Test;
 
 const BAD_URLS: &[&str] = &["", "not a url", "ftp://x", "http://", "http://h:1/?a=b"];
 

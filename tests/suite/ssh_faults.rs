@@ -3,15 +3,14 @@
 //! look like options, NUL bytes, and a fan-out that runs out of file
 //! descriptors.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::Test;
-use common::lab::{host_dir, lab, unique};
-use common::running::Running;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{host_dir, lab, unique};
+use crate::common::running::Running;
 
 /// Command lines of every process on this machine that mention `needle`.
 fn command_lines_with(needle: &str) -> Vec<String> {

@@ -2,15 +2,14 @@
 //! real SSH through the lab's ssh_config, its stand-ins record what ran, and
 //! `scripts/lab down` stops everything `up` started.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::Test;
-use common::lab::{host_dir, lab, unique};
-use common::ports::free_port;
-use common::records::RecordsMark;
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{host_dir, lab, unique};
+use crate::common::ports::free_port;
+use crate::common::records::RecordsMark;
 
 #[test]
 fn an_emulated_instance_is_reachable_and_its_stand_ins_record() {

@@ -1,14 +1,13 @@
 //! ssh:: against the lab's sshd fleet: commands, sudo, files, groups,
 //! timeouts, connection failures and Ctrl-C, through the built binary.
 
-mod common;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use common::lab::{host_dir, lab, unique};
-use common::records::RecordsMark;
-use common::{HANG, Test};
+use crate::common;
+use crate::common::lab::{host_dir, lab, unique};
+use crate::common::records::RecordsMark;
+use crate::common::{HANG, Test};
 
 fn lab_dir() -> PathBuf {
     PathBuf::from(lab().var("OPSH_LAB_DIR"))

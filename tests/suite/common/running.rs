@@ -76,11 +76,6 @@ impl Running {
         i32::try_from(self.child.id()).expect("a pid fits in i32")
     }
 
-    /// Where opsh runs (its scratch directory, HOME).
-    pub fn path(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
     pub fn stdout(&self) -> String {
         self.stdout.text()
     }
@@ -113,13 +108,6 @@ impl Running {
     pub fn wait_for_stderr(&mut self, needle: &str) {
         self.wait_until(&format!("{needle:?} on opsh's stderr"), |r| {
             r.stderr().contains(needle)
-        });
-    }
-
-    /// Wait until opsh's stdout shows `needle`.
-    pub fn wait_for_stdout(&mut self, needle: &str) {
-        self.wait_until(&format!("{needle:?} on opsh's stdout"), |r| {
-            r.stdout().contains(needle)
         });
     }
 

@@ -2,11 +2,9 @@
 //! are not files, import cycles, unknown functions, misspelled options)
 //! before anything runs, and accepts whatever the Rhai engine accepts.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Test;
+use crate::common::Test;
 
 /// Any of these would hang or overflow if opsh got it wrong.
 const LIMIT: Duration = Duration::from_secs(30);

@@ -2,16 +2,15 @@
 //! cannot work, no credentials at all, and secrets the SDK sends
 //! URL-encoded. Each run is bounded: a fault that hangs fails the test.
 
-mod common;
-
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 /// Far above what the small timeouts below need; reached only by a hang.
 const HANG: Duration = Duration::from_secs(90);

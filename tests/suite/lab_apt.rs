@@ -5,12 +5,11 @@
 //! and asserts only on the records it caused: the lab keeps state between
 //! runs, so a test also removes the packages it needs absent.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::Test;
-use common::lab::{lab, unique};
+use crate::common;
+use crate::common::Test;
+use crate::common::lab::{lab, unique};
 
 /// Runs a command and prints `CMD => CODE` and its output, for assertions.
 const PRELUDE: &str = r#"
