@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use crate::common;
 use crate::common::Test;
-use crate::common::lab::unique;
+use crate::common::lab::{lab, unique};
 
 /// What a Result keeps of a stream (the documented 16 MiB).
 const KEPT: usize = 16 * 1024 * 1024;
@@ -21,37 +21,63 @@ fn one_long_line(bytes: usize) -> String {
     format!("head -c {bytes} /dev/zero | tr '\\0' a")
 }
 
+/// Spawns argv[2:], waits, and writes "EXIT-CODE MAXRSS-KIB" to argv[1]
+/// (exit code -1 when a signal ended it).
+const MEASURE: &str = r#"
+import os, sys
+report, argv = sys.argv[1], sys.argv[2:]
+pid = os.posix_spawn(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+with open(report, "w") as f:
+    f.write(f"{code} {usage.ru_maxrss}")
+"#;
+
 /// Run opsh as `test` would, stdout discarded (a huge stream must not
 /// fill the test's memory), and return its exit code, stderr and peak
 /// resident memory in KiB (as /usr/bin/time's %M: wait4's ru_maxrss).
+/// A small python process starts opsh and reads its peak: Linux begins a
+/// child's peak at its parent's when it execs, and the parent here is the
+/// whole test binary.
 fn run_measured(test: &Test) -> (i32, String, u64) {
     let stderr_path = test.path().join("opsh.stderr");
+    let report_path = test.path().join("opsh.peak");
     let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-    #[expect(
-        clippy::zombie_processes,
-        reason = "reaped by wait4 below, which also reports its peak memory"
-    )]
-    let child = test
-        .command()
+    let opsh = test.command();
+    let mut measure = Command::new(lab().python());
+    measure
+        .arg("-c")
+        .arg(MEASURE)
+        .arg(&report_path)
+        .arg(opsh.get_program())
+        .args(opsh.get_args());
+    if let Some(dir) = opsh.get_current_dir() {
+        measure.current_dir(dir);
+    }
+    for (key, value) in opsh.get_envs() {
+        match value {
+            Some(value) => measure.env(key, value),
+            None => measure.env_remove(key),
+        };
+    }
+    let status = measure
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
-        .spawn()
-        .expect("start opsh");
-    let pid = i32::try_from(child.id()).expect("pid fits");
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; both pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
+        .status()
+        .expect("start opsh under the lab python");
     let stderr = std::fs::read_to_string(&stderr_path).expect("read stderr");
-    (code, stderr, u64::try_from(usage.ru_maxrss).expect("rss"))
+    assert!(
+        status.success(),
+        "measuring opsh failed: {status}\n{stderr}"
+    );
+    let report = std::fs::read_to_string(&report_path).expect("read the peak report");
+    let (code, peak_kb) = report.split_once(' ').expect("CODE MAXRSS");
+    (
+        code.parse().expect("exit code"),
+        stderr,
+        peak_kb.parse().expect("peak KiB"),
+    )
 }
 
 fn assert_cut_and_bounded(test: Test, host: &str) {

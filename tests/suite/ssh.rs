@@ -13,13 +13,6 @@ fn lab_dir() -> PathBuf {
     PathBuf::from(lab().var("OPSH_LAB_DIR"))
 }
 
-fn lab_hosts() -> usize {
-    lab()
-        .var("OPSH_LAB_HOSTS")
-        .parse()
-        .expect("OPSH_LAB_HOSTS is a number")
-}
-
 /// A Rhai array literal of lab host names lab-1..lab-n.
 fn names(n: usize) -> String {
     let list: Vec<String> = (1..=n).map(|i| format!("\"lab-{i}\"")).collect();
@@ -69,7 +62,7 @@ fn run_script(script: &str) -> common::Outcome {
 
 #[test]
 fn a_group_of_every_lab_host_keeps_target_order_and_prefixes_lines() {
-    let n = lab_hosts().min(40);
+    let n = lab().named_hosts();
     assert!(n >= 20, "the lab should have at least 20 hosts, has {n}");
     let script = format!(
         r#"

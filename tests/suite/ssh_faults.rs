@@ -231,9 +231,9 @@ fn nul_bytes_are_refused_before_anything_runs() {
     assert!(!Path::new(&marker).exists(), "a command with a NUL ran");
 }
 
-/// The lab hosts twice, by alias and by address: two masters per host.
+/// The lab's named hosts twice, by alias and by address: two masters per host.
 fn many_targets() -> (String, usize) {
-    let hosts: usize = lab().var("OPSH_LAB_HOSTS").parse().expect("OPSH_LAB_HOSTS");
+    let hosts = lab().named_hosts();
     let mut targets: Vec<String> = (1..=hosts).map(|i| format!("\"lab-{i}\"")).collect();
     targets.extend((1..=hosts).map(|i| format!("\"127.0.0.{}\"", i + 1)));
     let n = targets.len();

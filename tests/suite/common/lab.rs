@@ -29,6 +29,16 @@ impl Lab {
         self.var("OPSH_LAB_SSH_PORT")
     }
 
+    /// How many hosts tests reach by name, lab-1..lab-N: the hosts that
+    /// play instances come after them (scripts/lab.d/route).
+    pub fn named_hosts(&self) -> usize {
+        let hosts: usize = self
+            .var("OPSH_LAB_HOSTS")
+            .parse()
+            .expect("OPSH_LAB_HOSTS is a number");
+        hosts.min(24)
+    }
+
     /// The lab venv's python (it has boto3), not whatever python3 is on PATH.
     pub fn python(&self) -> PathBuf {
         PathBuf::from(self.var("OPSH_LAB_VENV")).join("bin/python")
