@@ -14,7 +14,7 @@ mod ssh;
 use clap::{CommandFactory, Parser};
 
 use crate::app::cli::{self, Cli, Command};
-use crate::app::{doc, journal, list, repl, run};
+use crate::app::{definitions, doc, journal, list, repl, run};
 use crate::core::context::Context;
 use crate::core::{descriptors, exit, redact, runtime, stdout};
 use crate::script::engine::Session;
@@ -58,7 +58,11 @@ pub fn main() -> i32 {
         Command::Repl { file } => repl::repl(&session, file.as_deref()),
         Command::Check { files } => run::check_files(&session, files),
         Command::List { file } => list::list(&session, file),
-        Command::Doc { name } => doc::doc(&session, name.as_deref()),
+        Command::Doc {
+            definitions: Some(dir),
+            ..
+        } => definitions::write(&session, dir),
+        Command::Doc { name, .. } => doc::doc(&session, name.as_deref()),
         Command::Journal { run, teardown } => journal::show(&session, run.as_deref(), *teardown),
         Command::Completions { .. } => Ok(()),
     };

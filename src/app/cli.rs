@@ -22,7 +22,7 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(
     name = "opsh",
-    version,
+    version = env!("OPSH_VERSION"),
     about = "An ops shell: runbooks in Rhai that drive EC2, S3, SSH and local commands",
     after_help = EXIT_CODES,
     propagate_version = true
@@ -83,15 +83,21 @@ Examples:
         /// The runbook to list
         file: PathBuf,
     },
-    /// Reference of built-in functions (signature and doc)
+    /// Reference of built-in functions and types (signature and doc)
     #[command(after_help = "\
 Examples:
-  opsh doc              every function, one line each
-  opsh doc confirm      one function in full
-  opsh doc ec2::        every function in the ec2 module")]
+  opsh doc                       every function and type, one line each
+  opsh doc confirm               one function in full
+  opsh doc ec2::                 every function in the ec2 module
+  opsh doc Instance              a type's fields and methods
+  opsh doc --definitions defs    Rhai definition files for an editor")]
     Doc {
-        /// A function name, or a module prefix such as `ec2::`
+        /// A function name, a module prefix such as `ec2::`, or a type such as `Host`
+        #[arg(conflicts_with = "definitions")]
         name: Option<String>,
+        /// Write Rhai definition files (*.d.rhai) for every module, function and type to DIR
+        #[arg(long, value_name = "DIR")]
+        definitions: Option<PathBuf>,
     },
     /// What earlier runs changed: list runs, show one, or write its teardown
     #[command(after_help = "\

@@ -1,10 +1,12 @@
-//! `opsh doc [NAME]`: the reference of built-in functions, generated from
-//! their registrations so it never drifts from the code.
+//! `opsh doc [NAME]`: the reference of built-in functions and of the types
+//! they return, generated from their registrations so it never drifts from
+//! the code; `opsh doc --definitions DIR` writes the same for editors.
 
 use std::collections::BTreeMap;
 
 use crate::app::list::doc_text;
 use crate::core::output::OutputFormat;
+use crate::core::record::TypeDoc;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
 use crate::script::error::{Error, Result};
@@ -16,6 +18,8 @@ pub struct FnDoc {
     /// `name: Type` per parameter, as declared (an options map as
     /// `options: #{ key, key }`); for `--output json` readers.
     pub params: Vec<String>,
+    /// The return type, "" for none.
+    pub returns: String,
     /// Implemented in Rust (false: a stdlib helper written in Rhai).
     pub native: bool,
     pub doc: String,
@@ -27,6 +31,10 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
         None,
         |info| {
             let meta = info.metadata;
+            // A property: documented with its type (`opsh doc TYPE`).
+            if meta.name.starts_with("get$") || meta.name.starts_with("set$") {
+                return None;
+            }
             let name = crate::core::api::qualified_name(&info.namespace, &meta.name);
             let (params, ret, comments): (Vec<String>, String, Vec<String>) = match &info.script {
                 Some(script) => (
@@ -52,14 +60,20 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
             if doc.is_empty() {
                 return None;
             }
-            let ret = match ret.as_str() {
-                "" | "()" => String::new(),
-                r => format!(" -> {r}"),
+            let returns = match ret.as_str() {
+                "()" => String::new(),
+                r => r.to_string(),
+            };
+            let arrow = if returns.is_empty() {
+                String::new()
+            } else {
+                format!(" -> {returns}")
             };
             Some(FnDoc {
-                signature: format!("{name}({}){ret}", params.join(", ")),
+                signature: format!("{name}({}){arrow}", params.join(", ")),
                 name,
                 params,
+                returns,
                 native: info.script.is_none(),
                 doc,
             })
@@ -71,8 +85,31 @@ pub fn functions(session: &Session) -> Vec<FnDoc> {
     docs
 }
 
+/// A type with the methods that take it first (`Host run`...).
+#[derive(serde::Serialize)]
+struct TypeView<'a> {
+    #[serde(flatten)]
+    doc: &'a TypeDoc,
+    methods: Vec<&'a FnDoc>,
+}
+
+fn type_view<'a>(doc: &'a TypeDoc, functions: &'a [FnDoc]) -> TypeView<'a> {
+    let first = format!(": {}", doc.name);
+    let methods = functions
+        .iter()
+        .filter(|f| !f.name.contains("::"))
+        .filter(|f| f.params.first().is_some_and(|p| p.ends_with(&first)))
+        .collect();
+    TypeView { doc, methods }
+}
+
 pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
     let all = functions(session);
+    let types = session.ctx.types();
+    if let Some(doc) = name.and_then(|n| types.iter().find(|t| t.name == n)) {
+        show_type(session, &type_view(doc, &all));
+        return Ok(());
+    }
     let selected: Vec<&FnDoc> = match name {
         None => all.iter().collect(),
         Some(prefix) if prefix.ends_with("::") => {
@@ -82,14 +119,23 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
     };
     if selected.is_empty() {
         let wanted = name.unwrap_or_default();
-        let best = crate::script::check::closest(wanted, all.iter().map(|f| &f.name))
+        let names: Vec<String> = all
+            .iter()
+            .map(|f| f.name.clone())
+            .chain(types.iter().map(|t| t.name.clone()))
+            .collect();
+        let best = crate::script::check::closest(wanted, names.iter())
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
         return Err(Error::usage(format!(
-            "no built-in function `{wanted}`{best} (`opsh doc` lists them all)"
+            "no built-in function or type `{wanted}`{best} (`opsh doc` lists them all)"
         )));
     }
     match session.ctx.output.format() {
+        OutputFormat::Json if name.is_none() => session.ctx.output.json(&serde_json::json!({
+            "functions": selected,
+            "types": types.iter().map(|t| type_view(t, &all)).collect::<Vec<_>>(),
+        })),
         OutputFormat::Json => session
             .ctx
             .output
@@ -115,6 +161,13 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
                 }
                 outln!();
             }
+            if name.is_none() {
+                outln!("types (opsh doc TYPE for the fields)");
+                for t in &types {
+                    outln!("  {:<50} {}", t.name, t.doc);
+                }
+                outln!();
+            }
         }
         OutputFormat::Text => {
             for f in selected {
@@ -127,4 +180,43 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn show_type(session: &Session, view: &TypeView) {
+    if session.ctx.output.format() == OutputFormat::Json {
+        session
+            .ctx
+            .output
+            .json(&serde_json::to_value(view).unwrap_or_default());
+        return;
+    }
+    outln!("{}", view.doc.name);
+    outln!("    {}", view.doc.doc);
+    outln!();
+    outln!("fields (read-only: x.name)");
+    let width = view
+        .doc
+        .fields
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(0);
+    let ty_width = view
+        .doc
+        .fields
+        .iter()
+        .map(|f| f.ty.len())
+        .max()
+        .unwrap_or(0);
+    for f in &view.doc.fields {
+        outln!("  {:<width$}  {:<ty_width$}  {}", f.name, f.ty, f.doc);
+    }
+    if !view.methods.is_empty() {
+        outln!();
+        outln!("methods (x.name(...); opsh doc NAME for one in full)");
+        for f in &view.methods {
+            let summary = f.doc.lines().next().unwrap_or_default();
+            outln!("  {:<50} {summary}", f.signature);
+        }
+    }
 }

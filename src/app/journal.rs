@@ -355,33 +355,38 @@ fn list(session: &Session) -> Result<()> {
         }
         return Ok(());
     }
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
-        .set_header([
-            "run",
-            "started",
-            "runbook",
-            "function",
-            "actions",
-            "failed",
-            "in flight",
-            "unreadable",
-        ]);
-    for run in &runs {
-        table.add_row([
-            run.header.run.clone(),
-            run.header.started.clone(),
-            run.header.runbook.clone(),
-            run.header.function.clone().unwrap_or_default(),
-            run.actions.len().to_string(),
-            run.count("failed").to_string(),
-            run.count("in_flight").to_string(),
-            run.unreadable.len().to_string(),
-        ]);
-    }
-    outln!("{table}");
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|run| {
+            vec![
+                run.header.run.clone(),
+                run.header.started.clone(),
+                run.header.runbook.clone(),
+                run.header.function.clone().unwrap_or_default(),
+                run.actions.len().to_string(),
+                run.count("failed").to_string(),
+                run.count("in_flight").to_string(),
+                run.unreadable.len().to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "run",
+        "started",
+        "runbook",
+        "function",
+        "actions",
+        "failed",
+        "in flight",
+        "unreadable",
+    ];
+    out_table(&header, &rows);
     Ok(())
+}
+
+fn out_table(header: &[&str], rows: &[Vec<String>]) {
+    let table = crate::core::table::render(header, rows, crate::core::table::stdout_width());
+    crate::core::stdout::write(&table);
 }
 
 fn render(err: &Error) -> String {
@@ -418,10 +423,7 @@ fn show_run(session: &Session, run: &Run) {
         run.header.started,
         run.header.user
     );
-    let mut table = comfy_table::Table::new();
-    table
-        .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
-        .set_header(["#", "action", "target", "arguments", "ok", "ms", "result"]);
+    let mut rows = Vec::new();
     for a in &run.actions {
         let (ok, ms, outcome) = match &a.outcome {
             Some(o) => (
@@ -435,7 +437,7 @@ fn show_run(session: &Session, run: &Run) {
             ),
             None => ("?", String::new(), IN_FLIGHT.to_string()),
         };
-        table.add_row([
+        rows.push(vec![
             a.step.n.to_string(),
             a.step.action.clone(),
             a.step.target.clone(),
@@ -445,7 +447,10 @@ fn show_run(session: &Session, run: &Run) {
             outcome,
         ]);
     }
-    outln!("{table}");
+    out_table(
+        &["#", "action", "target", "arguments", "ok", "ms", "result"],
+        &rows,
+    );
     let in_flight: Vec<&Action> = run.in_flight().collect();
     if !in_flight.is_empty() {
         outln!(

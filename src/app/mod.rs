@@ -1,6 +1,7 @@
 pub mod cli;
 pub mod completion;
 pub mod config;
+pub mod definitions;
 pub mod doc;
 pub mod journal;
 pub mod list;

@@ -55,15 +55,22 @@ pub fn register(engine: &mut rhai::Engine, ctx: &std::sync::Arc<Context>) {
 }
 
 record! {
+    /// What a command did, locally or on a host: its exit code and output.
     pub struct CmdResult as "Result" {
+        /// Where it ran: a host's name, or `local`.
         pub host: String,
+        /// The command line, as given.
         pub command: String,
+        /// The exit code (-1 when the host was unreachable).
         pub code: i64,
-        /// Shared, not copied, when a runbook reads it or copies the Result.
+        /// What it printed on stdout (at most 16 MiB kept; see truncated).
+        // Shared, not copied, when a runbook reads it or copies the Result.
         #[serde(serialize_with = "as_str")]
         pub stdout: ImmutableString,
+        /// What it printed on stderr (at most 16 MiB kept; see truncated).
         #[serde(serialize_with = "as_str")]
         pub stderr: ImmutableString,
+        /// The code was 0.
         pub ok: bool,
         /// stdout or stderr was cut at the capture limit.
         pub truncated: bool,

@@ -14,7 +14,7 @@ use crate::core::machine::Machines;
 use crate::core::options::RhaiResult;
 use crate::core::output::Output;
 use crate::core::planned::World;
-use crate::core::record::Record;
+use crate::core::record::{Record, TypeDoc};
 use crate::core::runtime::Runtime;
 use crate::core::services::{Service, Services};
 use crate::core::settings::Settings;
@@ -31,6 +31,8 @@ pub struct Context {
     /// The script types that are machines one can connect to.
     pub machines: Machines,
     services: Services,
+    /// The script types the domains declared, for `opsh doc TYPE`.
+    types: Mutex<Vec<TypeDoc>>,
     used_vars: Mutex<BTreeSet<String>>,
 }
 
@@ -43,6 +45,7 @@ impl Context {
             planned: World::default(),
             machines: Machines::default(),
             services: Services::default(),
+            types: Mutex::new(Vec::new()),
             settings,
             runtime,
             used_vars: Mutex::new(BTreeSet::new()),
@@ -88,11 +91,28 @@ impl Context {
         self.journal.step(&self.output, action, target, args, true)
     }
 
-    /// Add the record type `T` to `engine` (its properties, `to_string`)
-    /// and to this run's output (its JSON and table rows).
-    pub fn add_record<T: Record + rhai::CustomType>(&self, engine: &mut rhai::Engine) {
-        engine.build_type::<T>();
+    /// Add the record type `T` to `engine` (its properties, `to_string`),
+    /// to this run's output (its JSON and table rows) and to the types
+    /// `opsh doc` describes.
+    pub fn add_record<T: Record>(&self, engine: &mut rhai::Engine) {
+        T::register(engine);
         self.output.add_record::<T>();
+        self.add_type(T::type_doc());
+    }
+
+    /// A script type declared without `record!` (a Group), for `opsh doc`.
+    pub fn add_type(&self, doc: TypeDoc) {
+        self.types
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(doc);
+    }
+
+    /// Every declared script type, by name.
+    pub fn types(&self) -> Vec<TypeDoc> {
+        let mut types = self.types.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        types.sort_by(|a, b| a.name.cmp(&b.name));
+        types
     }
 
     /// This run's `T` (a domain's clients or connections), built by `build`

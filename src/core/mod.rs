@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod services;
 pub mod settings;
 pub mod stdout;
+pub mod table;

@@ -179,18 +179,16 @@ impl Output {
         {
             return None;
         }
-        let mut table = comfy_table::Table::new();
-        table
-            .load_style(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
-            .set_header(header);
-        // A cell wraps its text over several lines, which would split a secret.
-        for row in rows {
-            table.add_row(
+        let cells: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|row| {
                 row.into_iter()
-                    .map(|(_, value)| crate::core::redact::redact(&value)),
-            );
-        }
-        Some(table.to_string())
+                    .map(|(_, value)| crate::core::redact::redact(&value))
+                    .collect()
+            })
+            .collect();
+        let table = crate::core::table::render(&header, &cells, crate::core::table::stdout_width());
+        Some(table.trim_end().to_string())
     }
 
     /// How a value reads in text mode, secrets hidden: strings as they are,

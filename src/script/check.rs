@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
+use rhai::{AST, ASTNode, Expr, FnCallExpr, ParseError, ParseErrorType, Position, Stmt};
 
 use crate::script::engine::{Session, import_path};
 use crate::script::error::{Diagnostic, Error, Location};
@@ -537,6 +537,27 @@ fn wrong_count(call: &Call, counts: &BTreeSet<usize>, location: Option<Location>
 }
 
 /// The most similar known name, if one is close enough to be a typo.
+/// A runbook that does not compile, as a diagnostic; a module name the
+/// engine does not know gets the nearest one it does.
+pub fn parse_error(session: &Session, source: &str, err: &ParseError) -> Diagnostic {
+    let diag = Diagnostic::parse(source, err);
+    let ParseErrorType::ModuleUndefined(name) = err.err_type() else {
+        return diag;
+    };
+    let modules: Vec<String> = Catalog::of(session).modules.into_iter().collect();
+    let diag = Diagnostic {
+        message: format!("unknown module `{name}`"),
+        ..diag
+    };
+    match closest(name, modules.iter()) {
+        Some(best) => diag.with_hint(format!("did you mean `{best}`?")),
+        None => diag.with_hint(format!(
+            "the modules are {}, and a file becomes one with `import \"file\" as {name};`",
+            modules.join(", ")
+        )),
+    }
+}
+
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {
     candidates
         .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))

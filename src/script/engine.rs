@@ -155,7 +155,7 @@ impl Session {
         let mut ast = self
             .engine
             .compile(text)
-            .map_err(|e| Error::Check(vec![Diagnostic::parse(name, &e)]))?;
+            .map_err(|e| Error::Check(vec![crate::script::check::parse_error(self, name, &e)]))?;
         ast.set_source(name);
         Ok(ast)
     }

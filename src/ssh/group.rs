@@ -12,6 +12,7 @@ use crate::core::api::{self, Functions};
 use crate::core::context::Context;
 use crate::core::failure::describe;
 use crate::core::options::{Options, RhaiResult, runtime_error};
+use crate::core::record::{self, FieldDoc, TypeDoc};
 use crate::ssh::connect::{ConnectOptions, GROUP_OPTIONS, request};
 use crate::ssh::session::{ConnectRequest, HostSpec};
 use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, unreachable_result};
@@ -304,12 +305,23 @@ pub fn register_constructor(ssh: &mut Functions) {
 }
 
 pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
+    engine.register_type_with_name::<Group>("Group");
+    let hosts = FieldDoc::new(
+        "hosts",
+        "Array of String",
+        "The targets' names, in target order.",
+    );
+    record::getter(engine, &hosts, |g: &mut Group| {
+        g.names().into_iter().map(Dynamic::from).collect::<Array>()
+    });
+    let len = FieldDoc::new("len", "int", "How many hosts the group has.");
+    record::getter(engine, &len, |g: &mut Group| g.members.len() as rhai::INT);
+    ctx.add_type(TypeDoc {
+        name: "Group".into(),
+        doc: "Hosts that act together: each method runs on all of them in parallel.".into(),
+        fields: vec![hosts, len],
+    });
     engine
-        .register_type_with_name::<Group>("Group")
-        .register_get("hosts", |g: &mut Group| {
-            g.names().into_iter().map(Dynamic::from).collect::<Array>()
-        })
-        .register_get("len", |g: &mut Group| g.members.len() as rhai::INT)
         .register_fn("to_string", |g: &mut Group| g.to_string())
         .register_fn("to_debug", |g: &mut Group| g.to_string());
     let mut group = api::global(engine, ctx);

@@ -24,9 +24,13 @@ record! {
     /// A connected host. Its connection is the run's shared master for
     /// user@address:port, reopened if it died.
     pub struct Host as "Host" {
+        /// What it was connected as: a name from ssh_config, an address, or an instance's.
         pub name: String,
+        /// The address ssh dials, after ssh_config.
         pub address: String,
+        /// The remote user.
         pub user: String,
+        /// The SSH port.
         pub port: u16,
     }
     hidden {

@@ -98,9 +98,13 @@ const OBJECTS: &[&str] = &[
 fn builtins() -> Vec<Builtin> {
     let out = Test::new().args(&["doc", "--output", "json"]).run();
     out.code(0);
-    let all: Vec<Builtin> =
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        functions: Vec<Builtin>,
+    }
+    let all: Reference =
         serde_json::from_str(&out.stdout).expect("`opsh doc --output json` prints the functions");
-    all.into_iter().filter(|b| b.native).collect()
+    all.functions.into_iter().filter(|b| b.native).collect()
 }
 
 /// The declared type of `param` (`name: Type`).

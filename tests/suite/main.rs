@@ -18,6 +18,7 @@ mod lab_apt;
 mod lab_git;
 mod lab_nginx;
 mod locations;
+mod native;
 mod output_limits;
 mod repl;
 mod runbooks;

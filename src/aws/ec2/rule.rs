@@ -10,7 +10,7 @@ use rhai::{Dynamic, Map};
 use serde::Serialize;
 
 use crate::core::options::{RhaiResult, runtime_error};
-use crate::core::record::ToScript;
+use crate::core::record::{ScriptType, ToScript};
 
 /// EC2's name for "every protocol".
 pub const ALL: &str = "-1";
@@ -160,6 +160,12 @@ impl Rule {
 impl ToScript for Rule {
     fn to_script(&self) -> Dynamic {
         Dynamic::from(self.to_map())
+    }
+}
+
+impl ScriptType for Rule {
+    fn described() -> String {
+        "Map (protocol, port, from_port, to_port, cidr, source_group)".into()
     }
 }
 

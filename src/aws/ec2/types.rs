@@ -17,21 +17,34 @@ use crate::core::record::record;
 pub type Tags = BTreeMap<String, String>;
 
 record! {
+    /// An EC2 instance, as EC2 described it when it was read.
     #[derive(Default)]
     pub struct Instance as "Instance" {
+        /// The instance id (`i-0abc…`).
         pub id: String,
+        /// pending, running, stopping, stopped, shutting-down or terminated.
         pub state: String,
+        /// The instance type (`t3.micro`).
         pub instance_type: String as "type",
+        /// The id of the AMI it was launched from.
         pub image: String,
+        /// Its public IPv4 address (an elastic IP when one is associated), () without one.
         pub public_ip: Option<String>,
+        /// Its private IPv4 address in the VPC.
         pub private_ip: Option<String>,
+        /// Its public DNS name, () without one.
         pub public_dns: Option<String>,
+        /// Its private DNS name.
         pub private_dns: Option<String>,
+        /// The availability zone (`us-east-1a`).
         pub zone: Option<String>,
+        /// The key pair it was launched with, () without one.
         pub key_name: Option<String>,
+        /// When it was launched, RFC 3339 (`2026-05-01T12:00:00Z`).
         pub launch_time: Option<String>,
+        /// Its tags, key to value (`Name`, `role`…).
         pub tags: Tags,
-        /// Group ids: they resolve anywhere a security group is expected.
+        /// The ids of its security groups: they resolve anywhere a security group is expected.
         pub security_groups: Vec<String>,
     }
     row(i) [
@@ -46,11 +59,17 @@ record! {
 }
 
 record! {
+    /// An AMI (machine image) of this account.
     pub struct Image as "Image" {
+        /// The image id (`ami-0abc…`).
         pub id: String,
+        /// The image's name, () without one.
         pub name: Option<String>,
+        /// pending, available or failed.
         pub state: String,
+        /// When it was created, RFC 3339.
         pub created: Option<String>,
+        /// Its tags, key to value.
         pub tags: Tags,
     }
     row(i) [
@@ -62,13 +81,19 @@ record! {
 }
 
 record! {
+    /// A VPC security group and its ingress rules.
     pub struct SecurityGroup as "SecurityGroup" {
+        /// The group id (`sg-0abc…`).
         pub id: String,
+        /// The group's name, unique in its VPC.
         pub name: String,
+        /// What the group is for, as given at creation.
         pub description: Option<String>,
+        /// The id of its VPC.
         pub vpc: Option<String>,
-        /// Ingress rules, one per protocol, port range and source.
+        /// Ingress rules, one per protocol, port range and source (a CIDR or another group).
         pub rules: Vec<Rule>,
+        /// Its tags, key to value.
         pub tags: Tags,
     }
     row(g) [
@@ -80,10 +105,15 @@ record! {
 }
 
 record! {
+    /// An elastic IP address of this account.
     pub struct Address as "Address" {
+        /// The public IPv4 address.
         pub ip: String,
+        /// Its allocation id (`eipalloc-…`), which release and associate use.
         pub allocation_id: String,
+        /// The instance it is associated with, () when free.
         pub instance: Option<String>,
+        /// Its tags, key to value.
         pub tags: Tags,
     }
     hidden {
@@ -99,14 +129,22 @@ record! {
 }
 
 record! {
+    /// An EBS volume.
     #[derive(Default)]
     pub struct Volume as "Volume" {
+        /// The volume id (`vol-0abc…`).
         pub id: String,
+        /// Its size in GiB.
         pub size: i64,
+        /// The availability zone it lives in (it attaches only to instances there).
         pub zone: Option<String>,
+        /// creating, available, in-use, deleting or error.
         pub state: String,
+        /// The instance it is attached to, () when detached.
         pub instance: Option<String>,
+        /// The device name it is attached as (`/dev/sdf`), () when detached.
         pub device: Option<String>,
+        /// Its tags, key to value.
         pub tags: Tags,
     }
     hidden {
@@ -127,12 +165,19 @@ record! {
 }
 
 record! {
+    /// An EBS snapshot of this account.
     pub struct Snapshot as "Snapshot" {
+        /// The snapshot id (`snap-0abc…`).
         pub id: String,
+        /// The volume it was taken from, () when that is unknown.
         pub volume: Option<String>,
+        /// pending, completed or error.
         pub state: String,
+        /// When it was started, RFC 3339.
         pub started: Option<String>,
+        /// Its description, () without one.
         pub description: Option<String>,
+        /// Its tags, key to value.
         pub tags: Tags,
     }
     row(s) [
@@ -145,9 +190,13 @@ record! {
 }
 
 record! {
+    /// An EC2 key pair (its public half: the private key is never read back).
     pub struct KeyPair as "KeyPair" {
+        /// The key pair's name, as launch's key option takes it.
         pub name: String,
+        /// Its fingerprint, as EC2 reports it.
         pub fingerprint: Option<String>,
+        /// Its id (`key-0abc…`).
         pub id: Option<String>,
     }
     row(k) [

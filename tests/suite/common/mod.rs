@@ -83,7 +83,9 @@ impl Test {
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
             .env_remove("OPSH_SSH_CONFIG")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // tables fit $COLUMNS: a test that wants a width sets it
+            .env_remove("COLUMNS");
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
