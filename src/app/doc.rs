@@ -124,7 +124,7 @@ pub fn doc(session: &Session, name: Option<&str>) -> Result<()> {
             .map(|f| f.name.clone())
             .chain(types.iter().map(|t| t.name.clone()))
             .collect();
-        let best = crate::script::check::closest(wanted, names.iter())
+        let best = crate::script::suggest::closest(wanted, names.iter())
             .map(|n| format!("; did you mean `{n}`?"))
             .unwrap_or_default();
         return Err(Error::usage(format!(

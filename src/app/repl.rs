@@ -89,9 +89,7 @@ fn eval(session: &Session, state: &mut State, input: &str) -> Step {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(SOURCE, text);
-            return Step::Done(Err(Error::Check(vec![crate::script::check::parse_error(
-                session, SOURCE, &err,
-            )])));
+            return Step::Done(Err(Error::Check(vec![session.parse_error(SOURCE, &err)])));
         }
     };
     session

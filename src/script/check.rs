@@ -5,11 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use rhai::{AST, ASTNode, Expr, FnCallExpr, ParseError, ParseErrorType, Position, Stmt};
+use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
 
 use crate::script::engine::{Session, import_path};
 use crate::script::error::{Diagnostic, Error, Location};
 use crate::script::stdlib;
+use crate::script::suggest::{closest, nearest};
 
 /// Rhai keywords that look like function calls.
 const KEYWORD_FUNCTIONS: &[&str] = &[
@@ -536,46 +537,6 @@ fn wrong_count(call: &Call, counts: &BTreeSet<usize>, location: Option<Location>
     .with_hint(format!("see `opsh doc {shown}`"))
 }
 
-/// The most similar known name, if one is close enough to be a typo.
-/// A runbook that does not compile, as a diagnostic; a module name the
-/// engine does not know gets the nearest one it does.
-pub fn parse_error(session: &Session, source: &str, err: &ParseError) -> Diagnostic {
-    let diag = Diagnostic::parse(source, err);
-    let ParseErrorType::ModuleUndefined(name) = err.err_type() else {
-        return diag;
-    };
-    let modules: Vec<String> = Catalog::of(session).modules.into_iter().collect();
-    let diag = Diagnostic {
-        message: format!("unknown module `{name}`"),
-        ..diag
-    };
-    match closest(name, modules.iter()) {
-        Some(best) => diag.with_hint(format!("did you mean `{best}`?")),
-        None => diag.with_hint(format!(
-            "the modules are {}, and a file becomes one with `import \"file\" as {name};`",
-            modules.join(", ")
-        )),
-    }
-}
-
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {
-    candidates
-        .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
-        .filter(|(score, _)| *score > 0.7)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
-/// Up to `count` names most similar to `name`, most similar first.
-fn nearest<'a>(name: &str, candidates: &'a [String], count: usize) -> Vec<&'a String> {
-    let mut scored: Vec<(f64, &String)> = candidates
-        .iter()
-        .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.into_iter().take(count).map(|(_, c)| c).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,13 +549,5 @@ mod tests {
         let script = arities(2, true);
         assert_eq!(script.method, BTreeSet::from([2]));
         assert!(arities(0, false).method.is_empty());
-    }
-
-    #[test]
-    fn nearest_names_come_most_similar_first() {
-        let names = ["ssh::group", "ssh::connect", "ssh::other"].map(String::from);
-        let found = nearest("ssh::grop", &names, 2);
-        assert_eq!(found[0], "ssh::group");
-        assert_eq!(found.len(), 2);
     }
 }

@@ -9,7 +9,8 @@ use rhai::module_resolvers::ModuleResolver;
 
 type SharedModule = Shared<Module>;
 use rhai::{
-    AST, Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position, Scope, Shared,
+    AST, Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, ParseError, ParseErrorType,
+    Position, Scope, Shared,
 };
 
 use crate::core::abort::Abort;
@@ -147,6 +148,33 @@ impl Session {
         self.compile_text(&name, &text)
     }
 
+    /// A runbook that does not compile, as a diagnostic; a module name the
+    /// engine does not know gets the nearest one it does.
+    pub fn parse_error(&self, source: &str, err: &ParseError) -> Diagnostic {
+        let diag = Diagnostic::parse(source, err);
+        let ParseErrorType::ModuleUndefined(name) = err.err_type() else {
+            return diag;
+        };
+        let mut modules: Vec<String> = self.engine.collect_fn_metadata(
+            None,
+            |info| (!info.namespace.is_empty()).then(|| info.namespace.to_string()),
+            false,
+        );
+        modules.sort();
+        modules.dedup();
+        let diag = Diagnostic {
+            message: format!("unknown module `{name}`"),
+            ..diag
+        };
+        match crate::script::suggest::closest(name, modules.iter()) {
+            Some(best) => diag.with_hint(format!("did you mean `{best}`?")),
+            None => diag.with_hint(format!(
+                "the modules are {}, and a file becomes one with `import \"file\" as {name};`",
+                modules.join(", ")
+            )),
+        }
+    }
+
     pub fn compile_text(&self, name: &str, text: &str) -> Result<AST> {
         self.sources
             .lock()
@@ -155,7 +183,7 @@ impl Session {
         let mut ast = self
             .engine
             .compile(text)
-            .map_err(|e| Error::Check(vec![crate::script::check::parse_error(self, name, &e)]))?;
+            .map_err(|e| Error::Check(vec![self.parse_error(name, &e)]))?;
         ast.set_source(name);
         Ok(ast)
     }

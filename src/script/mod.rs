@@ -3,3 +3,4 @@ pub mod engine;
 pub mod error;
 pub mod sources;
 pub mod stdlib;
+pub mod suggest;
