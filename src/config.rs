@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use crate::cli::{CommonArgs, OutputFormat};
 use crate::error::{Error, Result};
+use crate::sandbox::{self, Limits};
 
 pub const CONFIG_FILE: &str = "opsh.toml";
 const DEFAULT_CONCURRENCY: usize = 32;
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
-const DEFAULT_MAX_OPERATIONS: u64 = 50_000_000;
 /// With the SDK's three attempts, a mute AWS endpoint fails a call within
 /// about 100 s instead of never.
 const DEFAULT_AWS_CONNECT_TIMEOUT_SECS: f64 = 5.0;
@@ -33,7 +33,19 @@ struct FileConfig {
     #[serde(default)]
     ssh: FileSsh,
     max_operations: Option<u64>,
+    max_memory: Option<FileSize>,
+    max_call_depth: Option<usize>,
+    max_expression_depth: Option<usize>,
+    max_imports: Option<usize>,
     output: Option<OutputFormat>,
+}
+
+/// `max_memory = "8GiB"`, or a number of bytes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileSize {
+    Bytes(u64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,7 +100,7 @@ pub struct Settings {
     /// Keep a journal of the run's actions (`--no-journal` turns it off).
     pub journal: bool,
     pub output: OutputFormat,
-    pub max_operations: u64,
+    pub limits: Limits,
     pub aws: AwsSettings,
     pub ssh: SshSettings,
     /// The opsh.toml that was read, if any.
@@ -150,6 +162,7 @@ impl Settings {
                 crate::options::MAX_SECONDS
             )));
         }
+        let limits = limits(args, &file, &config_name)?;
         let mut vars = BTreeMap::new();
         for (key, value) in &args.vars {
             vars.insert(key.clone(), value.clone());
@@ -160,10 +173,7 @@ impl Settings {
             dry_run: args.dry_run,
             journal: !args.no_journal,
             output: args.output.or(file.output).unwrap_or_default(),
-            max_operations: args
-                .max_operations
-                .or(file.max_operations)
-                .unwrap_or(DEFAULT_MAX_OPERATIONS),
+            limits,
             aws: AwsSettings {
                 region: args.region.clone().or(file.aws.region),
                 profile: args.profile.clone().or(file.aws.profile),
@@ -186,6 +196,49 @@ impl Settings {
             config_file,
         })
     }
+}
+
+/// The sandbox's limits: flags, then opsh.toml, then the defaults.
+fn limits(args: &CommonArgs, file: &FileConfig, config_name: &str) -> Result<Limits> {
+    let memory = match (args.max_memory, &file.max_memory) {
+        (Some(bytes), _) => bytes,
+        (None, Some(FileSize::Bytes(bytes))) => *bytes,
+        (None, Some(FileSize::Text(text))) => sandbox::parse_size(text)
+            .map_err(|e| Error::usage(format!("{config_name}: max_memory {e}")))?,
+        (None, None) => sandbox::default_max_memory(),
+    };
+    let depth = |key: &str, value: Option<usize>, default: usize, most: usize| match value {
+        None => Ok(default),
+        Some(n) if (1..=most).contains(&n) => Ok(n),
+        Some(n) => Err(Error::usage(format!(
+            "{config_name}: {key} = {n} is out of range: give 1 to {most}"
+        ))),
+    };
+    Ok(Limits {
+        operations: args
+            .max_operations
+            .or(file.max_operations)
+            .unwrap_or(sandbox::DEFAULT_MAX_OPERATIONS),
+        memory,
+        call_depth: depth(
+            "max_call_depth",
+            file.max_call_depth,
+            sandbox::DEFAULT_MAX_CALL_DEPTH,
+            sandbox::CALL_DEPTH_CEILING,
+        )?,
+        expression_depth: depth(
+            "max_expression_depth",
+            file.max_expression_depth,
+            sandbox::DEFAULT_MAX_EXPRESSION_DEPTH,
+            sandbox::EXPRESSION_DEPTH_CEILING,
+        )?,
+        imports: depth(
+            "max_imports",
+            file.max_imports,
+            sandbox::DEFAULT_MAX_IMPORTS,
+            usize::MAX,
+        )?,
+    })
 }
 
 /// An `[aws]` timeout from opsh.toml as a duration, if it is in range.
@@ -264,12 +317,16 @@ mod tests {
     #[test]
     fn full_file_parses() {
         let cfg: FileConfig = toml::from_str(
-            "max_operations = 10\noutput = \"json\"\n[aws]\nregion = \"eu-west-1\"\nmax_attempts = 5\n[ssh]\nuser = \"deploy\"\nconcurrency = 8\n",
+            "max_operations = 10\nmax_memory = \"2GiB\"\nmax_call_depth = 200\noutput = \"json\"\n[aws]\nregion = \"eu-west-1\"\nmax_attempts = 5\n[ssh]\nuser = \"deploy\"\nconcurrency = 8\n",
         )
         .unwrap();
         assert_eq!(cfg.aws.region.as_deref(), Some("eu-west-1"));
         assert_eq!(cfg.ssh.concurrency, Some(8));
         assert_eq!(cfg.output, Some(OutputFormat::Json));
+        assert!(matches!(cfg.max_memory, Some(FileSize::Text(ref t)) if t == "2GiB"));
+        assert_eq!(cfg.max_call_depth, Some(200));
+        let cfg: FileConfig = toml::from_str("max_memory = 1073741824\n").unwrap();
+        assert!(matches!(cfg.max_memory, Some(FileSize::Bytes(1073741824))));
     }
 
     fn usage_message(result: Result<impl std::fmt::Debug>) -> String {

@@ -12,19 +12,10 @@ use rhai::{
     AST, Dynamic, Engine, EvalAltResult, Module, OptimizationLevel, Position, Scope, Shared,
 };
 
-use crate::abort::Abort;
 use crate::context::Context;
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::sources::Sources;
 use crate::stdlib;
-
-const MAX_CALL_LEVELS: usize = 64;
-const MAX_STRING_SIZE: usize = 128 * 1024 * 1024;
-const MAX_ARRAY_SIZE: usize = 1_000_000;
-const MAX_MAP_SIZE: usize = 100_000;
-const MAX_MODULES: usize = 256;
-const MAX_EXPR_DEPTH: usize = 256;
-const MAX_FUNCTION_EXPR_DEPTH: usize = 256;
 
 /// Rhai clones, compares, measures and drops nested values recursively: an
 /// array nested two thousand deep overflowed the 8 MiB main stack and
@@ -68,15 +59,11 @@ impl Session {
         engine.set_strict_variables(true);
         engine.set_fail_on_invalid_map_property(true);
         engine.disable_symbol("eval");
-        engine.set_max_operations(ctx.settings.max_operations);
-        engine.set_max_call_levels(MAX_CALL_LEVELS);
-        engine.set_max_string_size(MAX_STRING_SIZE);
-        engine.set_max_array_size(MAX_ARRAY_SIZE);
-        engine.set_max_map_size(MAX_MAP_SIZE);
-        engine.set_max_modules(MAX_MODULES);
-        // Rhai's defaults (64, 32) reject ordinary runbook nesting such as
-        // a `for` in a `for` in a function.
-        engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FUNCTION_EXPR_DEPTH);
+        crate::sandbox::apply(
+            &mut engine,
+            ctx.settings.limits,
+            ctx.runtime.interrupt().clone(),
+        );
 
         let c = ctx.clone();
         engine.on_print(move |text| c.output.print(text));
@@ -87,8 +74,6 @@ impl Session {
                 .unwrap_or_default();
             c.output.warn(&format!("{at}{text}"));
         });
-        let interrupt = ctx.runtime.interrupt().clone();
-        engine.on_progress(move |_| interrupt.is_set().then(Abort::interrupted_token));
 
         crate::command::CmdResult::register(&mut engine);
         crate::builtins::register(&mut engine, &ctx);

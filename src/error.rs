@@ -69,10 +69,11 @@ impl Diagnostic {
     }
 
     pub fn parse(source: &str, err: &ParseError) -> Self {
-        Self::new(
-            err.err_type().to_string(),
-            Location::new(source, err.position()),
-        )
+        let location = Location::new(source, err.position());
+        match crate::sandbox::explain_parse(err.err_type()) {
+            Some((message, hint)) => Self::new(message, location).with_hint(hint),
+            None => Self::new(err.err_type().to_string(), location),
+        }
     }
 }
 
@@ -157,13 +158,12 @@ impl Error {
                 }
                 None => "the runbook was stopped".to_string(),
             },
-            EvalAltResult::ErrorTooManyOperations(_) => {
-                let mut diag = Diagnostic::new("the runbook exceeded its operation limit", location)
-                    .with_hint("raise it with --max-operations N (or max_operations in opsh.toml) if the loop is intended");
-                diag.chain = chain;
-                return Self::Failed(diag);
-            }
             other => {
+                if let Some((message, hint)) = crate::sandbox::explain(other) {
+                    let mut diag = Diagnostic::new(message, location).with_hint(hint);
+                    diag.chain = chain;
+                    return Self::Failed(diag);
+                }
                 let text = other.to_string();
                 let suffix = format!(" ({})", other.position());
                 text.strip_suffix(&suffix).unwrap_or(&text).to_string()
