@@ -99,17 +99,11 @@ pub fn apply(engine: &mut Engine, limits: Limits, interrupt: Interrupt) {
         0 => usize::MAX,
         n => n,
     };
-    // Rhai calls this before every operation: it must stay this cheap.
+    // Rhai calls this before every operation: three compares, and the
+    // reasons to stop out of line, so the common path needs no stack frame.
     engine.on_progress(move |operations| {
-        if operations > max_operations {
-            return Some(too_many_operations(max_operations));
-        }
-        if interrupt.is_set() {
-            return Some(Abort::interrupted_token());
-        }
-        let held = memory::in_use();
-        if held > max_memory {
-            return Some(out_of_memory(held, max_memory));
+        if operations > max_operations || interrupt.is_set() || memory::in_use() > max_memory {
+            return stop(operations, max_operations, &interrupt, max_memory);
         }
         None
     });
@@ -133,6 +127,26 @@ fn bytes(size: usize) -> u64 {
     u64::try_from(size).unwrap_or(u64::MAX)
 }
 
+/// The error token the progress callback stops the runbook with, once one
+/// of its checks failed (`None` if memory was freed meanwhile).
+#[cold]
+#[inline(never)]
+fn stop(
+    operations: u64,
+    max_operations: u64,
+    interrupt: &Interrupt,
+    max_memory: usize,
+) -> Option<Dynamic> {
+    if operations > max_operations {
+        return Some(too_many_operations(max_operations));
+    }
+    if interrupt.is_set() {
+        return Some(Abort::interrupted_token());
+    }
+    let held = memory::in_use();
+    (held > max_memory).then(|| out_of_memory(held, max_memory))
+}
+
 fn too_many_operations(limit: u64) -> Dynamic {
     failure(
         format!("the runbook exceeded its operation limit of {limit} operations"),
@@ -147,7 +161,7 @@ fn out_of_memory(held: usize, limit: usize) -> Dynamic {
             format_size(bytes(limit)),
             format_size(bytes(held))
         ),
-        MEMORY_HINT,
+        &format!("{MEMORY_HINT}; in the REPL, :clear frees its variables"),
     )
 }
 
