@@ -59,6 +59,11 @@ impl Session {
         engine.set_strict_variables(true);
         engine.set_fail_on_invalid_map_property(true);
         engine.disable_symbol("eval");
+        // Rhai interns every string a `let` or an assignment stores, and once
+        // its 256 slots are full it scans them all for each new one: 14 % of
+        // a script that builds many distinct strings (bench/rhai/strings_map).
+        // Runbooks build distinct strings (commands, hosts, keys) all along.
+        engine.set_max_strings_interned(0);
         crate::sandbox::apply(
             &mut engine,
             ctx.settings.limits,
