@@ -210,6 +210,9 @@ fn limits(args: &CommonArgs, file: &FileConfig, config_name: &str) -> Result<Lim
     let depth = |key: &str, value: Option<usize>, default: usize, most: usize| match value {
         None => Ok(default),
         Some(n) if (1..=most).contains(&n) => Ok(n),
+        Some(n) if most == usize::MAX => Err(Error::usage(format!(
+            "{config_name}: {key} = {n} is out of range: give at least 1"
+        ))),
         Some(n) => Err(Error::usage(format!(
             "{config_name}: {key} = {n} is out of range: give 1 to {most}"
         ))),
