@@ -1,0 +1,6 @@
+pub mod check;
+pub mod engine;
+pub mod error;
+pub mod sandbox;
+pub mod sources;
+pub mod stdlib;
