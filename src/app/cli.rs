@@ -150,9 +150,12 @@ pub struct CommonArgs {
     /// How many hosts a group works on at once
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Stop a runbook after this many script operations (0 = no limit)
+    /// Stop a runbook after this many script operations (0 = no limit; default 50000000)
     #[arg(long, global = true, value_name = "N")]
     pub max_operations: Option<u64>,
+    /// Stop a runbook whose data takes opsh's memory past SIZE, e.g. 8GiB (0 = no limit; default: half the machine's)
+    #[arg(long, global = true, value_name = "SIZE", value_parser = crate::core::size::parse_size)]
+    pub max_memory: Option<u64>,
     /// Run without a journal (otherwise a journal that cannot be written stops the run)
     #[arg(long, global = true)]
     pub no_journal: bool,

@@ -9,14 +9,26 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::app::cli::CommonArgs;
+use crate::core::memory;
 use crate::core::output::OutputFormat;
-use crate::core::settings::{AwsSettings, Settings, SshSettings};
+use crate::core::settings::{AwsSettings, Limits, Settings, SshSettings};
+use crate::core::size::parse_size;
 use crate::script::error::{Error, Result};
+use crate::script::sandbox::{CALL_DEPTH_CEILING, EXPRESSION_DEPTH_CEILING};
 
 pub const CONFIG_FILE: &str = "opsh.toml";
 const DEFAULT_CONCURRENCY: usize = 32;
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
 const DEFAULT_MAX_OPERATIONS: u64 = 50_000_000;
+/// Nested calls of script functions. Deeper recursion is possible (scripts
+/// run on a large stack) but rarely meant.
+const DEFAULT_MAX_CALL_DEPTH: usize = 64;
+/// Rhai's defaults (64, 32) reject ordinary runbook nesting such as a
+/// `for` in a `for` in a function.
+const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 256;
+const DEFAULT_MAX_IMPORTS: usize = 256;
+/// Without a way to read the machine's memory: a ceiling most hosts have.
+const FALLBACK_MAX_MEMORY: u64 = 4 << 30;
 /// With the SDK's three attempts, a mute AWS endpoint fails a call within
 /// about 100 s instead of never.
 const DEFAULT_AWS_CONNECT_TIMEOUT_SECS: f64 = 5.0;
@@ -36,7 +48,19 @@ struct FileConfig {
     #[serde(default)]
     ssh: FileSsh,
     max_operations: Option<u64>,
+    max_memory: Option<FileSize>,
+    max_call_depth: Option<usize>,
+    max_expression_depth: Option<usize>,
+    max_imports: Option<usize>,
     output: Option<OutputFormat>,
+}
+
+/// `max_memory = "8GiB"`, or a number of bytes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FileSize {
+    Bytes(u64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +140,7 @@ pub fn settings(args: &CommonArgs) -> Result<Settings> {
             crate::core::options::MAX_SECONDS
         )));
     }
+    let limits = limits(args, &file, &config_name)?;
     let mut vars = BTreeMap::new();
     for (key, value) in &args.vars {
         vars.insert(key.clone(), value.clone());
@@ -126,10 +151,7 @@ pub fn settings(args: &CommonArgs) -> Result<Settings> {
         dry_run: args.dry_run,
         journal: !args.no_journal,
         output: args.output.or(file.output).unwrap_or_default(),
-        max_operations: args
-            .max_operations
-            .or(file.max_operations)
-            .unwrap_or(DEFAULT_MAX_OPERATIONS),
+        limits,
         aws: AwsSettings {
             region: args.region.clone().or(file.aws.region),
             profile: args.profile.clone().or(file.aws.profile),
@@ -151,6 +173,59 @@ pub fn settings(args: &CommonArgs) -> Result<Settings> {
         },
         config_file,
     })
+}
+
+/// The sandbox's limits: flags, then opsh.toml, then the defaults.
+fn limits(args: &CommonArgs, file: &FileConfig, config_name: &str) -> Result<Limits> {
+    let memory = match (args.max_memory, &file.max_memory) {
+        (Some(bytes), _) => bytes,
+        (None, Some(FileSize::Bytes(bytes))) => *bytes,
+        (None, Some(FileSize::Text(text))) => {
+            parse_size(text).map_err(|e| Error::usage(format!("{config_name}: max_memory {e}")))?
+        }
+        (None, None) => default_max_memory(),
+    };
+    let depth = |key: &str, value: Option<usize>, default: usize, most: usize| match value {
+        None => Ok(default),
+        Some(n) if (1..=most).contains(&n) => Ok(n),
+        Some(n) if most == usize::MAX => Err(Error::usage(format!(
+            "{config_name}: {key} = {n} is out of range: give at least 1"
+        ))),
+        Some(n) => Err(Error::usage(format!(
+            "{config_name}: {key} = {n} is out of range: give 1 to {most}"
+        ))),
+    };
+    Ok(Limits {
+        operations: args
+            .max_operations
+            .or(file.max_operations)
+            .unwrap_or(DEFAULT_MAX_OPERATIONS),
+        memory,
+        call_depth: depth(
+            "max_call_depth",
+            file.max_call_depth,
+            DEFAULT_MAX_CALL_DEPTH,
+            CALL_DEPTH_CEILING,
+        )?,
+        expression_depth: depth(
+            "max_expression_depth",
+            file.max_expression_depth,
+            DEFAULT_MAX_EXPRESSION_DEPTH,
+            EXPRESSION_DEPTH_CEILING,
+        )?,
+        imports: depth(
+            "max_imports",
+            file.max_imports,
+            DEFAULT_MAX_IMPORTS,
+            usize::MAX,
+        )?,
+    })
+}
+
+/// Half of what the machine has, or of the limit of the cgroup opsh runs
+/// in (a container's), whichever is less.
+fn default_max_memory() -> u64 {
+    memory::available_memory().map_or(FALLBACK_MAX_MEMORY, |total| total / 2)
 }
 
 /// An `[aws]` timeout from opsh.toml as a duration, if it is in range.
@@ -229,12 +304,23 @@ mod tests {
     #[test]
     fn full_file_parses() {
         let cfg: FileConfig = toml::from_str(
-            "max_operations = 10\noutput = \"json\"\n[aws]\nregion = \"eu-west-1\"\nmax_attempts = 5\n[ssh]\nuser = \"deploy\"\nconcurrency = 8\n",
+            "max_operations = 10\nmax_memory = \"2GiB\"\nmax_call_depth = 200\noutput = \"json\"\n[aws]\nregion = \"eu-west-1\"\nmax_attempts = 5\n[ssh]\nuser = \"deploy\"\nconcurrency = 8\n",
         )
         .unwrap();
         assert_eq!(cfg.aws.region.as_deref(), Some("eu-west-1"));
         assert_eq!(cfg.ssh.concurrency, Some(8));
         assert_eq!(cfg.output, Some(OutputFormat::Json));
+        assert!(matches!(cfg.max_memory, Some(FileSize::Text(ref t)) if t == "2GiB"));
+        assert_eq!(cfg.max_call_depth, Some(200));
+        let cfg: FileConfig = toml::from_str("max_memory = 1073741824\n").unwrap();
+        assert!(matches!(cfg.max_memory, Some(FileSize::Bytes(1073741824))));
+    }
+
+    #[test]
+    fn the_default_memory_limit_is_a_share_of_the_machine() {
+        let limit = default_max_memory();
+        let machine = memory::available_memory().expect("sysinfo works here");
+        assert!(limit > 0 && limit <= machine / 2, "{limit} of {machine}");
     }
 
     fn usage_message(result: Result<impl std::fmt::Debug>) -> String {

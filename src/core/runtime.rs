@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 
 use rhai::EvalAltResult;
@@ -16,11 +16,14 @@ use crate::core::abort::Abort;
 #[derive(Clone)]
 pub struct Interrupt {
     rx: watch::Receiver<bool>,
+    /// The channel's value, for the script engine's check before every
+    /// operation: a load, where the channel's `borrow` takes a lock.
+    set: Arc<AtomicBool>,
 }
 
 impl Interrupt {
     pub fn is_set(&self) -> bool {
-        *self.rx.borrow()
+        self.set.load(Ordering::Relaxed)
     }
 
     /// Resolves when Ctrl-C is pressed.
@@ -47,7 +50,8 @@ impl Runtime {
         let (tx, rx) = watch::channel(false);
         let raise = Arc::new(tx);
         let presses = Arc::new(AtomicUsize::new(0));
-        let (tx, count) = (raise.clone(), presses.clone());
+        let set = Arc::new(AtomicBool::new(false));
+        let (tx, count, flag) = (raise.clone(), presses.clone(), set.clone());
         rt.spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if count.fetch_add(1, Ordering::SeqCst) > 0 {
@@ -55,12 +59,13 @@ impl Runtime {
                     std::process::exit(crate::core::exit::INTERRUPTED);
                 }
                 eprintln!("\ninterrupted: stopping (press Ctrl-C again to exit at once)");
+                flag.store(true, Ordering::Relaxed);
                 let _ = tx.send(true);
             }
         });
         Ok(Arc::new(Self {
             rt,
-            interrupt: Interrupt { rx },
+            interrupt: Interrupt { rx, set },
             raise,
             presses,
         }))
@@ -70,6 +75,7 @@ impl Runtime {
     /// call.
     pub fn clear_interrupt(&self) {
         self.presses.store(0, Ordering::SeqCst);
+        self.interrupt.set.store(false, Ordering::Relaxed);
         self.raise.send_replace(false);
     }
 

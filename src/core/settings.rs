@@ -29,6 +29,19 @@ pub struct SshSettings {
     pub strict_host_keys: bool,
 }
 
+/// What a runbook may spend before the sandbox stops it (script/sandbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Script operations per run; 0: no limit.
+    pub operations: u64,
+    /// Bytes of heap the process may hold; 0: no limit.
+    pub memory: u64,
+    pub call_depth: usize,
+    pub expression_depth: usize,
+    /// `import` statements one run may execute.
+    pub imports: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub vars: BTreeMap<String, String>,
@@ -37,7 +50,7 @@ pub struct Settings {
     /// Keep a journal of the run's actions (`--no-journal` turns it off).
     pub journal: bool,
     pub output: OutputFormat,
-    pub max_operations: u64,
+    pub limits: Limits,
     pub aws: AwsSettings,
     pub ssh: SshSettings,
     /// The opsh.toml that was read, if any.
@@ -54,7 +67,13 @@ impl Settings {
             dry_run: false,
             journal: false,
             output: OutputFormat::Text,
-            max_operations: 0,
+            limits: Limits {
+                operations: 0,
+                memory: 0,
+                call_depth: 64,
+                expression_depth: 256,
+                imports: 256,
+            },
             aws: AwsSettings {
                 region: None,
                 profile: None,

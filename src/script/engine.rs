@@ -13,7 +13,6 @@ use rhai::{
     Position, Scope, Shared,
 };
 
-use crate::core::abort::Abort;
 use crate::core::context::Context;
 use crate::script::error::{Diagnostic, Error, Location, Result};
 use crate::script::sources::Sources;
@@ -30,14 +29,6 @@ const MODULES: &[fn(&mut Engine, &Arc<Context>)] = &[
     crate::aws::s3::register,
     crate::ssh::register,
 ];
-
-const MAX_CALL_LEVELS: usize = 64;
-const MAX_STRING_SIZE: usize = 128 * 1024 * 1024;
-const MAX_ARRAY_SIZE: usize = 1_000_000;
-const MAX_MAP_SIZE: usize = 100_000;
-const MAX_MODULES: usize = 256;
-const MAX_EXPR_DEPTH: usize = 256;
-const MAX_FUNCTION_EXPR_DEPTH: usize = 256;
 
 /// Rhai clones, compares, measures and drops nested values recursively: an
 /// array nested two thousand deep overflowed the 8 MiB main stack and
@@ -81,15 +72,16 @@ impl Session {
         engine.set_strict_variables(true);
         engine.set_fail_on_invalid_map_property(true);
         engine.disable_symbol("eval");
-        engine.set_max_operations(ctx.settings.max_operations);
-        engine.set_max_call_levels(MAX_CALL_LEVELS);
-        engine.set_max_string_size(MAX_STRING_SIZE);
-        engine.set_max_array_size(MAX_ARRAY_SIZE);
-        engine.set_max_map_size(MAX_MAP_SIZE);
-        engine.set_max_modules(MAX_MODULES);
-        // Rhai's defaults (64, 32) reject ordinary runbook nesting such as
-        // a `for` in a `for` in a function.
-        engine.set_max_expr_depths(MAX_EXPR_DEPTH, MAX_FUNCTION_EXPR_DEPTH);
+        // Rhai interns every string a `let` or an assignment stores, and once
+        // its 256 slots are full it scans them all for each new one: 14 % of
+        // a script that builds many distinct strings (bench/rhai/strings_map).
+        // Runbooks build distinct strings (commands, hosts, keys) all along.
+        engine.set_max_strings_interned(0);
+        crate::script::sandbox::apply(
+            &mut engine,
+            ctx.settings.limits,
+            ctx.runtime.interrupt().clone(),
+        );
 
         let c = ctx.clone();
         engine.on_print(move |text| c.output.print(text));
@@ -100,8 +92,6 @@ impl Session {
                 .unwrap_or_default();
             c.output.warn(&format!("{at}{text}"));
         });
-        let interrupt = ctx.runtime.interrupt().clone();
-        engine.on_progress(move |_| interrupt.is_set().then(Abort::interrupted_token));
 
         crate::core::failure::register(&mut engine);
         for register in MODULES {

@@ -61,11 +61,19 @@ impl Diagnostic {
         self
     }
 
+    /// The diagnostic of a failure: its message and hint, at `location`.
+    pub fn failure(failure: Failure, location: Option<Location>) -> Self {
+        let mut diag = Self::new(failure.message, location);
+        diag.hint = failure.hint;
+        diag
+    }
+
     pub fn parse(source: &str, err: &ParseError) -> Self {
-        Self::new(
-            err.err_type().to_string(),
-            Location::new(source, err.position()),
-        )
+        let location = Location::new(source, err.position());
+        match crate::script::sandbox::explain_parse(err.err_type()) {
+            Some(failure) => Self::failure(failure, location),
+            None => Self::new(err.err_type().to_string(), location),
+        }
     }
 }
 
@@ -138,9 +146,8 @@ impl Error {
         let message = match err {
             EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<Failure>() {
                 Some(failure) => {
-                    let mut diag = Diagnostic::new(failure.message.clone(), location);
+                    let mut diag = Diagnostic::failure(failure.clone(), location);
                     diag.chain = chain;
-                    diag.hint = failure.hint.clone();
                     return Self::Failed(diag);
                 }
                 None => value.to_string(),
@@ -158,13 +165,12 @@ impl Error {
                 }
                 None => "the runbook was stopped".to_string(),
             },
-            EvalAltResult::ErrorTooManyOperations(_) => {
-                let mut diag = Diagnostic::new("the runbook exceeded its operation limit", location)
-                    .with_hint("raise it with --max-operations N (or max_operations in opsh.toml) if the loop is intended");
-                diag.chain = chain;
-                return Self::Failed(diag);
-            }
             other => {
+                if let Some(failure) = crate::script::sandbox::explain(other) {
+                    let mut diag = Diagnostic::failure(failure, location);
+                    diag.chain = chain;
+                    return Self::Failed(diag);
+                }
                 let text = other.to_string();
                 let suffix = format!(" ({})", other.position());
                 text.strip_suffix(&suffix).unwrap_or(&text).to_string()
