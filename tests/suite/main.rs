@@ -24,6 +24,7 @@ mod repl;
 mod runbooks;
 mod s3;
 mod safety;
+mod sandbox;
 mod secrets;
 mod ssh;
 mod ssh_faults;

@@ -3,11 +3,10 @@
 //! names the limit, its value and the flag or opsh.toml key that raises it;
 //! nothing ends in the kernel's OOM killer or a hang.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Test;
+use crate::common;
+use crate::common::Test;
 
 /// Longer than any of these runs takes on a debug build; past it, a run
 /// has hung.
