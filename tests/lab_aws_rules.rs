@@ -1,5 +1,5 @@
 //! AWS's rules for removing what is still in use, as the lab's emulator
-//! enforces them (scripts/lab.d/README.md, "AWS rules"): a security group
+//! enforces them (scripts/lab.d/README.md, "The emulator"): a security group
 //! used by an instance that is not terminated or named by another group's
 //! rule, an associated elastic IP, an attached volume, a snapshot behind an
 //! image; and an instance that is shutting-down for a moment before it is
@@ -119,23 +119,29 @@ fn deleting_a_group_right_after_terminate_fails_until_the_instance_is_terminated
         dependent
     );
 
-    // The old teardown order, in one run: the instance is shutting-down when
-    // the delete arrives.
-    let old_order = run(
-        &format!(
-            r#"ec2::terminate("{id}");
-            print(ec2::instance("{id}").state);
-            ec2::delete_security_group("{sg}");"#
-        ),
+    // The old teardown order: terminate, then at once delete the group.
+    run(
+        &format!(r#"ec2::terminate("{id}"); print(ec2::instance("{id}").state);"#),
         &["--yes"],
+    )
+    .code(0)
+    .stdout_is("shutting-down\n");
+    // The raw rule: a shutting-down instance still keeps its group.
+    assert_eq!(
+        ec2_raw(
+            "delete_security_group",
+            serde_json::json!({ "GroupId": sg })
+        ),
+        dependent
     );
-    // The lab's rule: a terminated instance passes through shutting-down.
-    old_order.stdout_is("shutting-down\n");
     // TODAY: opsh sends the delete at once and fails as AWS does.
-    old_order
-        .code(1)
-        .stderr_has("ec2::delete_security_group")
-        .stderr_has(&dependent);
+    run(
+        &format!(r#"ec2::delete_security_group("{sg}");"#),
+        &["--yes"],
+    )
+    .code(1)
+    .stderr_has("ec2::delete_security_group")
+    .stderr_has(&dependent);
 
     // Once the instance is terminated, the same call succeeds.
     run(
@@ -203,7 +209,12 @@ fn deleting_a_group_another_groups_rule_names_fails_until_the_rule_is_revoked() 
 #[test]
 fn an_associated_address_is_released_only_after_it_is_disassociated() {
     let role = unique("rules-eip");
-    let id = launch(&unique("rules-eip-host"), "");
+    // Shutting-down for 10 s (the lab's default is 2 s): still so when the raw
+    // release below arrives, however loaded the machine.
+    let id = launch(
+        &unique("rules-eip-host"),
+        r#"tags: #{ "opsh-lab:shutdown-seconds": "10" }"#,
+    );
     let associate = format!(
         r#"let a = ec2::associate_address(ec2::allocate_address(#{{ tags: #{{ role: "{role}" }} }}), "{id}");
         print(a.allocation_id);
@@ -234,12 +245,25 @@ fn an_associated_address_is_released_only_after_it_is_disassociated() {
         .stdout_is("0\n")
         .stderr_has(&format!("released {}", first[0]));
 
-    // Terminating the instance detaches its address (once terminated, not
-    // while shutting-down): then the raw release succeeds too.
+    // Terminating the instance detaches its address, once terminated: while
+    // it is shutting-down the address is still in use.
     let out = run(&associate, &[]);
     out.code(0);
     let second = lines(&out);
-    terminate_and_wait(&id);
+    run(&format!(r#"ec2::terminate("{id}");"#), &["--yes"]).code(0);
+    assert_eq!(
+        ec2_raw(
+            "release_address",
+            serde_json::json!({ "AllocationId": second[0] })
+        ),
+        format!("InvalidIPAddress.InUse: Address {} is in use.", second[1])
+    );
+    run(
+        &format!(r#"print(ec2::wait_until("{id}", "terminated", #{{ timeout: 60 }}).state);"#),
+        &[],
+    )
+    .code(0)
+    .stdout_is("terminated\n");
     assert_eq!(
         ec2_raw(
             "release_address",
