@@ -1,60 +1,24 @@
 //! opsh: an ops shell. Runbooks in Rhai drive EC2, S3, SSH and local commands.
 
-mod abort;
-mod api;
+mod app;
 mod aws;
-mod builtins;
-mod check;
-mod cli;
-mod clock;
 mod command;
-mod completion;
-mod config;
-mod context;
-mod descriptors;
-mod doc;
-mod ec2;
-mod ec2_call;
-mod ec2_images;
-mod ec2_instances;
-mod ec2_network;
-mod ec2_rules;
-mod ec2_storage;
-mod ec2_types;
-mod engine;
-mod error;
-mod group;
-mod journal;
-mod journal_view;
-mod list;
+mod core;
+mod global;
+#[cfg(test)]
+mod layers;
 mod local;
-mod options;
-mod output;
-mod planned;
-mod prompt;
-mod quote;
-mod redact;
-mod remote;
-mod remote_script;
-mod repl;
-mod run;
-mod runtime;
-mod s3;
-mod sources;
+mod script;
 mod ssh;
-mod ssh_session;
-mod ssh_target;
-mod stdlib;
-mod stdout;
-mod transfer;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command};
-use crate::config::Settings;
-use crate::context::Context;
-use crate::engine::Session;
-use crate::error::{Error, exit};
+use crate::app::cli::{self, Cli, Command};
+use crate::app::{doc, journal, list, repl, run};
+use crate::core::context::Context;
+use crate::core::{descriptors, exit, redact, runtime, stdout};
+use crate::script::engine::Session;
+use crate::script::error::Error;
 
 /// Run opsh with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -95,14 +59,12 @@ pub fn main() -> i32 {
         Command::Check { files } => run::check_files(&session, files),
         Command::List { file } => list::list(&session, file),
         Command::Doc { name } => doc::doc(&session, name.as_deref()),
-        Command::Journal { run, teardown } => {
-            journal_view::show(&session, run.as_deref(), *teardown)
-        }
+        Command::Journal { run, teardown } => journal::show(&session, run.as_deref(), *teardown),
         Command::Completions { .. } => Ok(()),
     };
     // Remote commands cut short by Ctrl-C are ended and masters closed
     // before the exit code is known to the shell.
-    session.ctx.ssh.shutdown(&session.ctx.runtime);
+    session.ctx.shutdown();
     match result {
         Ok(()) => output_outcome(exit::OK),
         Err(err) => {
@@ -126,7 +88,7 @@ fn output_outcome(code: i32) -> i32 {
 
 fn start(cli: &Cli) -> Result<Session, Error> {
     descriptors::raise_limit();
-    let settings = Settings::from_args(&cli.common)?;
+    let settings = crate::app::config::settings(&cli.common)?;
     if let Some(path) = &settings.config_file {
         tracing::info!("settings from {}", path.display());
     }

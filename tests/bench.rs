@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::lab::lab;
+use common::ports::free_port;
 
 #[test]
 fn bench_run_reports_every_workload_and_stops_its_lab() {
-    // Its moto install is the shared lab's: the same pinned version.
+    // Its own lab on ports the OS gives; its moto install is the shared
+    // lab's: the same pinned version.
     let shared = lab();
     let root = tempfile::Builder::new()
         .prefix("opsh-bench-")
@@ -25,12 +27,9 @@ fn bench_run_reports_every_workload_and_stops_its_lab() {
         .args(["--hosts", "2", "--runs", "1", "--kex", "default", "--out"])
         .arg(out.path())
         .env("OPSH_BENCH_LAB_DIR", root.path())
-        .env("OPSH_BENCH_MOTO_PORT", "45993")
-        .env("OPSH_BENCH_SSH_PORT", "2293")
-        .env(
-            "OPSH_LAB_VENV",
-            format!("{}/venv", shared.var("OPSH_LAB_DIR")),
-        )
+        .env("OPSH_BENCH_MOTO_PORT", free_port().to_string())
+        .env("OPSH_BENCH_SSH_PORT", free_port().to_string())
+        .env("OPSH_LAB_VENV", shared.var("OPSH_LAB_VENV"))
         .output()
         .expect("bench/run");
     let stderr = String::from_utf8_lossy(&run.stderr);

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Test;
 use common::lab::unique;
 
@@ -16,7 +14,7 @@ fn run(script: &str, args: &[&str]) -> common::Outcome {
         .lab()
         .file("r.rhai", script)
         .args(&all)
-        .run_within(Duration::from_secs(60))
+        .run_within(common::HANG)
 }
 
 fn dry_run(script: &str) -> common::Outcome {
@@ -211,10 +209,8 @@ fn a_planned_instance_answers_a_tag_query_with_wildcards() {
 
 #[test]
 fn a_dry_run_plans_a_bucket_only_where_s3_answers_that_none_exists() {
-    // A port nothing listens on: the bucket's existence cannot be asked.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port");
+    // A port that refuses: the bucket's existence cannot be asked.
+    let closed = format!("127.0.0.1:{}", common::ports::refused_port());
     let bucket = unique("dw");
     let out = Test::new()
         .lab()
@@ -228,7 +224,7 @@ fn a_dry_run_plans_a_bucket_only_where_s3_answers_that_none_exists() {
             &format!(r#"s3::create_bucket("{bucket}"); print("planned");"#),
         )
         .args(&["run", "r.rhai", "--dry-run", "--yes"])
-        .run_within(Duration::from_secs(60));
+        .run_within(common::HANG);
     out.code(1)
         .stdout_lacks("planned")
         .stderr_has(&format!("s3::create_bucket (s3://{bucket}) failed"));

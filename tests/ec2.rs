@@ -18,6 +18,12 @@ fn run(script: &str, args: &[&str]) -> common::Outcome {
 /// Rhai that sets `ami` to one of the emulator's stock images.
 const STOCK_IMAGE: &str = r#"let ami = ec2::images(#{ owners: ["amazon"], name: "amzn*" })[0];"#;
 
+/// Rhai that waits (bounded) until the clock is in a later second than when
+/// it began: what is created after it has a later time stamp than what was
+/// created before.
+const NEXT_SECOND: &str = r#"let second = now(); let polls = 0;
+            while now() == second { polls += 1; if polls > 100 { throw "the clock stood still"; } sleep(0.05); }"#;
+
 /// Launch a running instance tagged `role` and named `name`; prints its id.
 fn launch_running(name: &str, role: &str) -> String {
     let out = run(
@@ -51,7 +57,7 @@ fn find_image_by_role_tag_returns_the_newest() {
             r#"
             let i = ec2::instances(#{{ tags: #{{ Name: "{name}" }} }})[0];
             let older = ec2::create_image(i, #{{ name: "{role}-old", tags: #{{ role: "{role}" }} }});
-            sleep(1.1);  // creation times have a resolution of one second
+            {NEXT_SECOND}  // creation times have a resolution of one second
             let newer = ec2::create_image(i, #{{ name: "{role}-new", tags: #{{ role: "{role}", build: "2" }} }});
             let found = ec2::find_image(#{{ tags: #{{ role: "{role}" }} }});
             print(found.id == newer.id);
@@ -297,7 +303,7 @@ fn snapshots_by_tag_newest_first_then_deleted() {
             r#"
             let v = ec2::create_volume(#{{ size: 2, tags: #{{ role: "{role}" }} }});
             let first = ec2::snapshot(v, #{{ description: "first", tags: #{{ role: "{role}" }} }});
-            sleep(1.1);  // start times have a resolution of one second
+            {NEXT_SECOND}  // start times have a resolution of one second
             let second = ec2::snapshot(v.id, #{{ description: "second", tags: #{{ role: "{role}" }} }});
             print(ec2::snapshots(#{{ tags: #{{ role: "{role}" }} }}).map(|s| s.description));
             print(ec2::snapshots(#{{ volume: v }}).len());

@@ -306,18 +306,28 @@ fn local_run_options() {
 
 #[test]
 fn local_run_timeout_stops_the_command() {
-    let started = std::time::Instant::now();
+    // Far longer than the hang guard: only the timeout ends it in time.
     let out = Test::new()
         .file(
             "r.rhai",
-            "local::run(\"sleep 30; touch late\", #{ timeout: 0.5 });\n",
+            "local::run(\"echo $$ > cmd.pid; sleep 600; touch late\", #{ timeout: 2 });\n",
         )
         .args(&["run", "r.rhai"])
-        .run();
+        .run_within(common::HANG);
     out.code(1)
         .stderr_has("exit code 124")
-        .stderr_has("timed out after 0.5s");
-    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        .stderr_has("timed out after 2s");
+    common::wait_gone(pid_in(&out.path("cmd.pid")), "the timed-out command");
+    assert!(!out.path("late").exists(), "the command went on");
+}
+
+/// The pid a command wrote into `file`.
+fn pid_in(file: &std::path::Path) -> i32 {
+    std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{} holds no pid: {e}", file.display()))
 }
 
 #[test]
@@ -470,60 +480,37 @@ fn piped_repl_keeps_state_and_stops_at_the_first_error() {
         .stderr_has("stop");
 }
 
-#[cfg(unix)]
-fn interrupt_after(test: Test, wait_for: &str) -> (i32, std::time::Duration, String) {
-    use std::io::{BufRead, BufReader};
-    let mut cmd = test.command();
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("start opsh");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    let mut line = String::new();
-    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
-        seen += &line;
-        if line.contains(wait_for) {
-            break;
-        }
-        line.clear();
-    }
-    let sent = std::time::Instant::now();
-    // SAFETY: signals the child this test started.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).ok();
-    let status = child.wait().expect("wait");
-    (status.code().unwrap_or(-1), sent.elapsed(), seen + &rest)
+/// Run opsh, press Ctrl-C once its stderr shows `wait_for`, and wait
+/// (bounded) for it to end.
+fn interrupt_after(test: Test, wait_for: &str) -> common::Outcome {
+    let mut opsh = test.spawn();
+    opsh.wait_for_stderr(wait_for);
+    opsh.interrupt();
+    opsh.finish()
 }
 
 #[test]
-fn ctrl_c_during_sleep_exits_130_promptly() {
+fn ctrl_c_during_sleep_exits_130_and_runs_nothing_after() {
+    // The sleep outlasts the hang guard: only Ctrl-C ends the run in time.
     let test = Test::new().file(
         "r.rhai",
-        "info(\"sleeping\");\nsleep(30);\nlocal::run(\"touch after\");\n",
+        "info(\"sleeping\");\nsleep(600);\nlocal::run(\"touch after\");\n",
     );
-    let dir = test.path().to_path_buf();
-    let (code, took, stderr) = interrupt_after(test.args(&["run", "r.rhai"]), "sleeping");
-    assert_eq!(code, 130, "{stderr}");
-    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
-    assert!(stderr.contains("interrupted"), "{stderr}");
-    assert!(!dir.join("after").exists());
+    let out = interrupt_after(test.args(&["run", "r.rhai"]), "sleeping");
+    out.code(130).stderr_has("interrupted");
+    assert!(!out.path("after").exists(), "the runbook went on");
 }
 
 #[test]
 fn ctrl_c_during_a_local_command_ends_it() {
     let test = Test::new().file(
         "r.rhai",
-        "local::run(\"echo started >&2; sleep 30; touch finished\");\n",
+        "local::run(\"echo $$ > cmd.pid; echo started >&2; sleep 600; touch finished\");\n",
     );
-    let dir = test.path().to_path_buf();
-    let (code, _, stderr) = interrupt_after(test.args(&["run", "r.rhai"]), "started");
-    assert_eq!(code, 130, "{stderr}");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(!dir.join("finished").exists(), "the command kept running");
+    let out = interrupt_after(test.args(&["run", "r.rhai"]), "started");
+    out.code(130);
+    common::wait_gone(pid_in(&out.path("cmd.pid")), "the interrupted command");
+    assert!(!out.path("finished").exists(), "the command kept running");
 }
 
 #[test]

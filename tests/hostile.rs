@@ -354,7 +354,7 @@ fn durations_out_of_range_are_errors() {
             .lab()
             .file("r.rhai", &script)
             .args(&["run", "r.rhai"])
-            .run_within(Duration::from_secs(60))
+            .run_within(common::HANG)
             .code(1)
             .stderr_has(message)
             .stderr_lacks("panicked");
@@ -370,7 +370,7 @@ fn an_ssh_connect_timeout_out_of_range_in_opsh_toml_is_a_usage_error() {
         )
         .file("r.rhai", "ssh::connect(\"lab-1\");\n")
         .args(&["run", "r.rhai"])
-        .run_within(Duration::from_secs(30))
+        .run_within(common::HANG)
         .code(2)
         .stderr_has("[ssh] connect_timeout must be at most 31536000 seconds (365 days)")
         .stderr_lacks("panicked");
@@ -394,7 +394,7 @@ fn deep() {
     let out = Test::new()
         .file("deep.rhai", script)
         .args(&["run", "--dry-run", "--output", "json", "deep.rhai", "deep"])
-        .run_within(Duration::from_secs(120));
+        .run_within(common::HANG);
     out.code(0).stderr_lacks("overflow");
     assert!(
         out.stdout.matches("\"m\"").count() >= 2500,

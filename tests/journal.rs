@@ -209,20 +209,14 @@ fn a_killed_run_leaves_its_action_on_record_as_in_flight() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start opsh");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let sleeper: i32 = loop {
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|t| t.trim().parse().ok());
-        if let Some(pid) = pid {
-            break pid;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the command never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let read_pid =
+        || -> Option<i32> { std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok() };
+    common::wait_for(
+        "the command to start and write its pid",
+        common::HANG,
+        || read_pid().is_some(),
+    );
+    let sleeper = read_pid().expect("the pid just read");
     // SIGKILL: opsh gets no chance to write anything more.
     opsh.kill().expect("kill opsh");
     opsh.wait().expect("reap opsh");

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Test;
-use common::lab::{lab, unique};
+use common::lab::{host_dir, lab, unique};
+use common::ports::free_port;
+use common::records::RecordsMark;
 
 #[test]
 fn an_emulated_instance_is_reachable_and_its_stand_ins_record() {
@@ -20,6 +22,7 @@ let inst = ec2::launch(#{{ image: "ami-12c6146b", type: "t3.micro", name: "{name
 inst = ec2::wait_until(inst, "running")[0];
 let host = ssh::connect(inst);
 let who = host.run("hostname", #{{ quiet: true }}).stdout;
+host.run("cloud-init status --wait", #{{ quiet: true }});
 host.sudo("apt-get install -y postgresql", #{{ quiet: true }});
 host.sudo("createdb {db}", #{{ user: "postgres", cwd: "/" }});
 print(who);
@@ -27,6 +30,7 @@ print(host.sudo("psql -tAc \"SELECT datname FROM pg_database WHERE datname = '{d
 ec2::terminate(inst);
 "#
     );
+    let mark = RecordsMark::now();
     let out = Test::new()
         .lab()
         .file("r.rhai", &script)
@@ -41,14 +45,12 @@ ec2::terminate(inst);
         lab_host.starts_with("lab-"),
         "hostname answered {lab_host:?}"
     );
-    let records = PathBuf::from(lab().var("OPSH_LAB_DIR"))
-        .join("hosts")
-        .join(&lab_host)
-        .join("records.log");
-    let text = std::fs::read_to_string(&records).expect("records.log of the lab host");
+    let records = mark.since(&host_dir(&lab_host));
     assert!(
-        text.contains(&format!("createdb\tpostgres\t{db}")),
-        "{text}"
+        records
+            .iter()
+            .any(|r| r.tool == "createdb" && r.user == "postgres" && r.args == db),
+        "{records:#?}"
     );
 }
 
@@ -63,18 +65,11 @@ fn pids(run_dir: &Path) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// Running, not merely a zombie waiting for its (re)parent to reap it.
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| Some(stat.rsplit_once(')')?.1.trim_start().chars().next()? != 'Z'))
-        .unwrap_or(false)
-}
-
 #[test]
 fn lab_down_stops_everything_up_started() {
-    // A second, small lab of its own, so the shared one keeps serving the
-    // other tests; it reuses the shared lab's moto install.
+    // A second, small lab of its own on ports the OS gives, so the shared
+    // one keeps serving the other tests; it reuses the shared lab's moto
+    // install.
     let shared = lab();
     let root = tempfile::Builder::new()
         .prefix("opsh-lab-")
@@ -84,12 +79,10 @@ fn lab_down_stops_everything_up_started() {
     let env = [
         ("OPSH_LAB_DIR", root.path().to_str().unwrap().to_string()),
         ("OPSH_LAB_HOSTS", "2".to_string()),
-        ("OPSH_LAB_MOTO_PORT", "45991".to_string()),
-        ("OPSH_LAB_SSH_PORT", "2291".to_string()),
-        (
-            "OPSH_LAB_VENV",
-            format!("{}/venv", shared.var("OPSH_LAB_DIR")),
-        ),
+        ("OPSH_LAB_MOTO_PORT", free_port().to_string()),
+        ("OPSH_LAB_SSH_PORT", free_port().to_string()),
+        ("OPSH_LAB_PG_PORT", free_port().to_string()),
+        ("OPSH_LAB_VENV", shared.var("OPSH_LAB_VENV").to_string()),
     ];
     let lab_cmd = |arg: &str| {
         let status = Command::new(&script)
@@ -102,7 +95,7 @@ fn lab_down_stops_everything_up_started() {
     assert_eq!(lab_cmd("up"), Some(0));
     let started = pids(&root.path().join("run"));
     assert!(started.len() >= 2, "moto and one sshd: {started:?}");
-    assert!(started.iter().all(|p| alive(*p)));
+    assert!(started.iter().all(|p| common::running(*p)), "{started:?}");
     Test::new()
         .env(
             "OPSH_SSH_CONFIG",
@@ -119,8 +112,11 @@ fn lab_down_stops_everything_up_started() {
         .stdout_has("lab-2 | lab-2");
     assert_eq!(lab_cmd("up"), Some(0), "up twice is fine");
     assert_eq!(lab_cmd("down"), Some(0));
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let left: Vec<i32> = started.into_iter().filter(|p| alive(*p)).collect();
+    // down returns once what it stopped has ended: no wait needed.
+    let left: Vec<i32> = started
+        .into_iter()
+        .filter(|p| common::running(*p))
+        .collect();
     assert!(left.is_empty(), "still running after down: {left:?}");
     assert_eq!(lab_cmd("status"), Some(1));
     assert_eq!(lab_cmd("down"), Some(0), "down twice is fine");

@@ -135,10 +135,11 @@ fn stdout_to_writes_every_byte_locally_and_from_hosts() {
         "#
     );
     let test = Test::new().file("r.rhai", &script);
-    // An alias nothing listens on, besides the lab's hosts.
+    // An alias on a port that refuses, besides the lab's hosts.
     let config = format!(
-        "Include {}\nHost dead-1\n    HostName 127.0.0.1\n    Port 1\n",
-        common::lab::lab().ssh_config().display()
+        "Include {}\nHost dead-1\n    HostName 127.0.0.1\n    Port {}\n",
+        common::lab::lab().ssh_config().display(),
+        common::ports::refused_port()
     );
     let config_path = test.path().join("ssh_config");
     let out = test

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::Test;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
@@ -13,16 +11,32 @@ const PROMPT: &str = "opsh> ";
 fn start(test: &Test, args: &[&str]) -> PtySession {
     let mut cmd = test.command();
     cmd.arg("repl").args(args);
-    let mut p = spawn_command(cmd, Some(20_000)).expect("spawn opsh repl in a pty");
+    // Every expectation waits at most this long: reaching it means a hang.
+    let hang = u64::try_from(common::HANG.as_millis()).expect("HANG in ms fits u64");
+    let mut p = spawn_command(cmd, Some(hang)).expect("spawn opsh repl in a pty");
     prompt(&mut p);
     p
 }
 
-/// Wait for the prompt, then give the line editor a moment to take over the
-/// terminal: keys typed while it switches modes can be swallowed.
-fn prompt(p: &mut PtySession) {
-    p.exp_string(PROMPT).unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+/// Wait for a fresh prompt: the line editor reading the next line. The
+/// editor also redraws the prompt with the line when Enter is pressed, and
+/// keys typed then are lost. A fresh prompt follows the editor taking the
+/// terminal (it turns on bracketed paste, ESC[?2004h, first) or starts a
+/// line, with only cursor and mode sequences between. Returns what came
+/// before it.
+fn prompt(p: &mut PtySession) -> String {
+    p.exp_regex(&format!(
+        r"(?:\n|\x1b\[\?2004h)(?:\r|\x1b\[[0-9;?]*[A-Za-z])*{PROMPT}"
+    ))
+    .expect("a fresh prompt")
+    .0
+}
+
+/// Wait for `text` printed as a line of its own (not a part of the echoed
+/// input or of a terminal sequence).
+fn output_line(p: &mut PtySession, text: &str) {
+    p.exp_string(&format!("\n{text}\r\n"))
+        .unwrap_or_else(|e| panic!("no output line {text:?}: {e}"));
 }
 
 /// Type without pressing Enter (e.g. before a Tab).
@@ -55,7 +69,7 @@ fn state_persists_and_multiline_functions_continue() {
     p.send_line("}").unwrap();
     prompt(&mut p);
     p.send_line("inc(x)").unwrap();
-    p.exp_string("42").unwrap();
+    output_line(&mut p, "42");
     prompt(&mut p);
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
@@ -69,7 +83,7 @@ fn an_error_then_a_correct_line() {
     p.exp_string("unknown function `nope`").unwrap();
     prompt(&mut p);
     p.send_line("40 + 2").unwrap();
-    p.exp_string("42").unwrap();
+    output_line(&mut p, "42");
     p.send_line(":quit").unwrap();
     assert_eq!(exit_code(&mut p), 0);
 }
@@ -85,7 +99,7 @@ fn tab_completes_namespaced_functions_and_fields() {
     type_keys(&mut p, "local::ru\t");
     p.exp_string("local::run(").unwrap();
     p.send_line("\"echo hi\", #{ quiet: true })").unwrap();
-    p.exp_string("hi").unwrap();
+    output_line(&mut p, "hi");
     prompt(&mut p);
     p.send_line("let r = local::run(\"true\", #{ quiet: true });")
         .unwrap();
@@ -93,7 +107,7 @@ fn tab_completes_namespaced_functions_and_fields() {
     type_keys(&mut p, "r.code\t");
     p.exp_string("r.code").unwrap();
     type_keys(&mut p, "\r");
-    p.exp_string("0").unwrap();
+    output_line(&mut p, "0");
     prompt(&mut p);
     type_keys(&mut p, ":he\t");
     p.exp_string(":help").unwrap();
@@ -127,12 +141,12 @@ fn file_functions_are_preloaded_and_load_adds_more() {
         .file("b.rhai", "fn from_b() { \"B\" }\n");
     let mut p = start(&test, &["a.rhai"]);
     p.send_line("from_a()").unwrap();
-    p.exp_string("A").unwrap();
+    output_line(&mut p, "A");
     prompt(&mut p);
     p.send_line(":load b.rhai").unwrap();
     prompt(&mut p);
     p.send_line("from_a() + from_b()").unwrap();
-    p.exp_string("AB").unwrap();
+    output_line(&mut p, "AB");
     prompt(&mut p);
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
@@ -142,26 +156,24 @@ fn file_functions_are_preloaded_and_load_adds_more() {
 fn ctrl_c_cancels_a_long_call_and_returns_to_the_prompt() {
     let test = Test::new();
     let mut p = start(&test, &[]);
-    p.send_line("info(\"sleeping\"); sleep(30)").unwrap();
+    // The sleep outlasts every expectation's bound: only Ctrl-C gets the
+    // prompt back in time, and the rest of the line never runs.
+    p.send_line("info(\"sleeping\"); sleep(600); info(\"wo\" + \"ke\")")
+        .unwrap();
     p.exp_string("sleeping\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let sent = Instant::now();
     p.send_control('c').unwrap();
     p.exp_string("interrupted").unwrap();
-    prompt(&mut p);
-    assert!(
-        sent.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        sent.elapsed()
-    );
+    let shown = prompt(&mut p);
+    assert!(!shown.contains("woke"), "{shown}");
     // A second, later Ctrl-C cancels the next call too rather than exiting.
-    p.send_line("info(\"again\"); sleep(30)").unwrap();
+    p.send_line("info(\"again\"); sleep(600); info(\"wo\" + \"ke\")")
+        .unwrap();
     p.exp_string("again\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
     p.send_control('c').unwrap();
-    prompt(&mut p);
+    let shown = prompt(&mut p);
+    assert!(!shown.contains("woke"), "{shown}");
     p.send_line("1 + 1").unwrap();
-    p.exp_string("2").unwrap();
+    output_line(&mut p, "2");
     prompt(&mut p);
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
@@ -212,13 +224,14 @@ fn host_shell_opens_a_terminal_and_returns_to_the_prompt() {
     p.send_line("let h = ssh::connect(\"lab-3\");").unwrap();
     prompt(&mut p);
     p.send_line("h.shell()").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The host's shell prompt: it reads what comes next.
+    p.exp_string("opsh-lab@lab-3:$ ").unwrap();
     p.send_line("echo shell-on-$(hostname)").unwrap();
     p.exp_string("shell-on-lab-3").unwrap();
     p.send_line("exit").unwrap();
     prompt(&mut p);
     p.send_line("40 + 2").unwrap();
-    p.exp_string("42").unwrap();
+    output_line(&mut p, "42");
     prompt(&mut p);
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
@@ -234,10 +247,9 @@ fn an_error_from_load_hides_secrets() {
         .env("REPL_PW", "repl-secret-\"q\\uote");
     let mut p = start(&test, &[]);
     p.send_line(":load s.rhai").unwrap();
-    let shown = p.exp_string(PROMPT).unwrap();
+    let shown = prompt(&mut p);
     assert!(shown.contains("bad ***"), "{shown}");
     assert!(!shown.contains("repl-secret"), "{shown}");
-    std::thread::sleep(Duration::from_millis(150));
     p.send_control('d').unwrap();
     assert_eq!(exit_code(&mut p), 0);
 }

@@ -16,23 +16,18 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `opsh run` of a repository runbook, from the repository root.
+/// `opsh run` of a repository runbook, from the repository root; the
+/// Outcome's directory is the run's HOME, with its journal (`commands_on`).
 fn runbook(file: &str, function: &str, args: &[&str]) -> common::Outcome {
     let mut all = vec!["run", file, function];
     all.extend_from_slice(args);
-    let test = Test::new().lab().env("SHOP_DB_PASSWORD", DB_PASSWORD);
-    let mut cmd = test.command();
-    cmd.current_dir(repo()).args(&all);
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run opsh");
-    common::Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir: tempfile::tempdir().unwrap(),
-    }
+    Test::new()
+        .lab()
+        .env("SHOP_DB_PASSWORD", DB_PASSWORD)
+        .env_remove("XDG_STATE_HOME")
+        .cwd(&repo())
+        .args(&all)
+        .run()
 }
 
 /// The cluster's live instances, as JSON.
@@ -206,9 +201,13 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     for p in ["git", "supervisor", "postgresql", "postgresql-contrib"] {
         assert!(packages.lines().any(|l| l == p), "db lacks {p}: {packages}");
     }
+    let db_id = by_role(&nodes, "db")["id"].as_str().unwrap();
+    let on_db = first.commands_on(db_id);
     assert!(
-        !before.since(&db).iter().any(|l| l.contains("nginx")),
-        "nginx went onto the db node"
+        !on_db
+            .iter()
+            .any(|c| c.contains("/etc/nginx") || c.split_whitespace().any(|w| w == "nginx")),
+        "nginx went onto the db node: {on_db:#?}"
     );
     // A real database, owned by the app's role, which logs in over TCP with its password.
     psql_over_tcp(&db, ("shop", DB_PASSWORD), "shop", "SELECT current_user, current_database(), pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
@@ -227,32 +226,123 @@ fn full_system_from_nothing_then_again_launches_nothing() {
     );
     assert!(read(db.join("owners")).contains(&format!("{}\tpostgres", hba.display())));
     assert!(
-        !before
-            .since(&db)
-            .iter()
-            .any(|l| l.contains("/etc/postgresql/")),
+        !on_db.iter().any(|c| c.contains("/etc/postgresql/")),
         "a hard-coded PostgreSQL path was used"
     );
     assert_eq!(read(db.join("services/postgresql")).trim(), "running");
 
     let proxy = lab_dir_of(by_role(&nodes, "proxy")["id"].as_str().unwrap());
     assert!(read(proxy.join("packages")).lines().any(|l| l == "nginx"));
-    assert!(proxy.join("root/etc/nginx/sites-available/shop").exists());
+    // The site is enabled, Debian's default site is not, the upstream is the
+    // app node's private address, and the real nginx -t passed before the reload.
+    let etc = proxy.join("root/etc/nginx");
+    assert_eq!(
+        std::fs::read_link(etc.join("sites-enabled/shop")).expect("the shop site is enabled"),
+        etc.join("sites-available/shop")
+    );
+    assert!(!etc.join("sites-enabled/default").exists());
+    let app_ip = by_role(&nodes, "app")["private_ip"].as_str().unwrap();
+    assert!(
+        read(etc.join("conf.d/shop-upstream.conf")).contains(&format!("server {app_ip}:8000;"))
+    );
+    let proxy_log = before.since(&proxy);
+    let check = proxy_log.iter().position(|l| l == "nginx\troot\t-t");
+    let reload = proxy_log
+        .iter()
+        .position(|l| l == "systemctl\troot\treload nginx");
+    assert!(
+        matches!((check, reload), (Some(c), Some(r)) if c < r),
+        "no nginx -t before the reload: {proxy_log:#?}"
+    );
 
+    // Nodes log in with the cluster's key pair; no key rides in their user data.
+    for node in &nodes {
+        assert_eq!(node["key_name"], cluster.as_str(), "{node}");
+    }
+    let keys = Test::new()
+        .lab()
+        .file(
+            "k.rhai",
+            &format!(
+                "print(ec2::key_pairs().filter(|k| k.name == \"{cluster}\").len());\n\
+                 print(ec2::user_data(\"{}\").contains(\"ssh_authorized_keys\"));\n",
+                by_role(&nodes, "app")["id"].as_str().unwrap()
+            ),
+        )
+        .args(&["run", "k.rhai"])
+        .run();
+    keys.code(0).stdout_is("1\nfalse\n");
+
+    // The app: a release cloned over ssh with the deploy key, with a venv of
+    // its own, run by the shop unit from that venv.
     let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
     let current = std::fs::read_link(app.join("home/shop/current")).expect("current symlink");
     assert!(
         current.to_string_lossy().contains("/shop/releases/"),
         "{current:?}"
     );
-    assert!(read(app.join("records.log")).contains("pip\topsh-lab\tinstall -r requirements.txt"));
+    assert!(current.join("venv/bin/gunicorn").is_file(), "{current:?}");
+    let app_records = before.since(&app);
+    let repo_url = lab().var("SHOP_REPO");
+    let release = current.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        app_records.iter().any(|l| {
+            l.starts_with("git\topsh-lab\tclone --quiet --branch main ")
+                && l.contains(&format!(" -- {repo_url} "))
+                && l.ends_with(&release)
+        }),
+        "no clone of {repo_url} into {release}: {app_records:#?}"
+    );
+    assert!(
+        !app_records.iter().any(|l| l.starts_with("pip")),
+        "the system pip was used: {app_records:#?}"
+    );
+    let ran = format!(
+        "migrate: Django 4.2.11 (opsh lab) under {}",
+        current.join("venv/bin/python").display()
+    );
+    assert!(
+        first.stdout.contains(&ran),
+        "no {ran:?} in\n{}",
+        first.stdout
+    );
+    let unit = read(app.join("root/etc/systemd/system/shop.service"));
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={}/current/venv/bin/gunicorn ",
+            app.join("home/shop").display()
+        )),
+        "{unit}"
+    );
+    for wanted in [
+        "systemctl\troot\tdaemon-reload",
+        "systemctl\troot\tenable --now shop",
+        "systemctl\troot\trestart shop",
+    ] {
+        assert!(
+            app_records.iter().any(|l| l == wanted),
+            "no {wanted:?}: {app_records:#?}"
+        );
+    }
 
     let again = runbook(
         "runbooks/full_system.rhai",
         "whip_up_full_system",
         &["--var", &var],
     );
-    again.code(0).stderr_lacks("▸ launched");
+    again
+        .code(0)
+        .stderr_lacks("▸ launched")
+        .stderr_has("nginx's configuration is unchanged: no reload");
+    let proxy_id = by_role(&nodes, "proxy")["id"].as_str().unwrap();
+    let rerun = again.commands_on(proxy_id);
+    assert!(
+        !rerun.is_empty()
+            && !rerun.iter().any(|c| c.starts_with("write ")
+                || c.contains("nginx -t")
+                || c.contains("reload nginx")),
+        "the second run rewrote or reloaded nginx: {rerun:#?}"
+    );
     assert_eq!(
         again.stderr.matches("▸ reused").count(),
         5,
@@ -301,10 +391,14 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     )
     .code(0);
     let nodes = instances(&cluster);
-    let app = lab_dir_of(by_role(&nodes, "app")["id"].as_str().unwrap());
-    let worker = lab_dir_of(by_role(&nodes, "worker")["id"].as_str().unwrap());
-    let worker_log_before = read(worker.join("records.log"));
+    let app_id = by_role(&nodes, "app")["id"].as_str().unwrap().to_string();
+    let worker_id = by_role(&nodes, "worker")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = lab_dir_of(&app_id);
     let first = std::fs::read_link(app.join("home/shop/current")).unwrap();
+    let before = Records::now();
 
     let out = runbook(
         "runbooks/quick_update.rhai",
@@ -328,25 +422,57 @@ fn quick_update_answered_by_vars_updates_only_what_was_chosen() {
     let updated: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("JSON result");
     assert_eq!(updated.len(), 1, "{updated:?}");
     assert_eq!(updated[0]["role"], "app");
-    let second = std::fs::read_link(app.join("home/shop/current")).unwrap();
-    assert_ne!(first, second, "current was not switched");
-    let app_log = read(app.join("records.log"));
-    assert!(app_log.contains("install --upgrade Django"), "{app_log}");
-    assert_eq!(
-        read(worker.join("records.log")),
-        worker_log_before,
-        "the worker was touched"
+    assert_eq!(updated[0]["instance"], app_id.as_str());
+    // Nothing ran on the worker: no line of output came from it.
+    assert!(
+        !out.stderr.contains(&format!("{worker_id} |")),
+        "the worker was touched:\n{}",
+        out.stderr
+    );
+    // The new release has a venv of its own; the framework upgrade kept
+    // requirements.txt's pin (the wheelhouse also offers Django 5).
+    let second = app
+        .join("home/shop/releases")
+        .join(updated[0]["release"].as_str().unwrap());
+    assert_ne!(first, second, "no new release");
+    let site = std::fs::read_dir(second.join("venv/lib"))
+        .expect("the release's venv")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages"))
+        .next()
+        .expect("a python in the venv");
+    assert!(site.join("Django-4.2.11.dist-info").is_dir(), "{site:?}");
+    assert!(
+        !site.join("Django-5.0.3.dist-info").exists(),
+        "the pin broke"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "migrate: Django 4.2.11 (opsh lab) under {}",
+            second.join("venv/bin/python").display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        before
+            .since(&app)
+            .iter()
+            .any(|l| l == "systemctl\troot\trestart shop"),
+        "the app was not restarted"
     );
 
     let back = runbook(
         "runbooks/quick_update.rhai",
         "rollback_update",
-        &["--var", &var, "--var", "component=web"],
+        &["--var", &var, "--var", "component=web", "--output", "json"],
     );
     back.code(0);
+    let now_running: Vec<serde_json::Value> =
+        serde_json::from_str(&back.stdout).expect("JSON result");
     assert_eq!(
-        std::fs::read_link(app.join("home/shop/current")).unwrap(),
-        first,
+        now_running[0]["release"].as_str(),
+        first.file_name().and_then(|n| n.to_str()),
         "rollback did not switch back"
     );
 
@@ -495,6 +621,7 @@ fn failover_replaces_a_stopped_db_node_and_moves_its_address() {
         .run()
         .code(0);
 
+    let before = Records::now();
     let out = runbook(
         "runbooks/failover.rhai",
         "failover",
@@ -505,6 +632,24 @@ fn failover_replaces_a_stopped_db_node_and_moves_its_address() {
     let new_id = new["id"].as_str().unwrap();
     assert_ne!(new_id, old);
     assert_eq!(new["state"], "running");
+    // Its health was checked with pg_isready; the restored volume (the one
+    // disk besides its root) is mounted at PostgreSQL's data directory.
+    let new_dir = lab_dir_of(new_id);
+    assert!(
+        before
+            .since(&new_dir)
+            .iter()
+            .any(|l| l.starts_with("pg_isready\topsh-lab\t")),
+        "no pg_isready on the new node"
+    );
+    let data = new_dir.join("postgres/data");
+    assert!(
+        read(new_dir.join("mounts"))
+            .lines()
+            .any(|l| l.starts_with(&format!("/dev/nvme1n1\t{}\t", data.display()))),
+        "the restored volume is not mounted at {}",
+        data.display()
+    );
     let check = Test::new()
         .lab()
         .file(
@@ -569,6 +714,16 @@ fn cluster_scenarios_run_step_by_step_and_stop_at_the_first_failure() {
     assert!(
         dir("app2").join("home/app/manage.py").exists(),
         "ALL.update did not clone"
+    );
+    // migrations and static files ran with the checkout's venv
+    let venv_python = dir("app2").join("home/app/venv/bin/python");
+    assert!(
+        deploy.stdout.contains(&format!(
+            "collectstatic: Django 4.2.11 (opsh lab) under {}",
+            venv_python.display()
+        )),
+        "{}",
+        deploy.stdout
     );
     assert!(
         !dir("proxy1").join("home/maintenance.on").exists(),
@@ -636,7 +791,6 @@ ec2::wait_until(nodes, "running");
 
     // The third host (second batch) turns unhealthy.
     std::fs::write(dirs[2].join("home/unhealthy"), "").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = rolling(&[]);
     out.code(1)
         .stderr_has("batch 2 failed its health check")

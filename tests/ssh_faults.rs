@@ -7,18 +7,11 @@ mod common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use common::Test;
-use common::lab::{lab, unique};
-
-/// The lab's state directory for one host (its home is `home/`).
-fn host_dir(name: &str) -> PathBuf {
-    PathBuf::from(lab().var("OPSH_LAB_DIR"))
-        .join("hosts")
-        .join(name)
-}
+use common::lab::{host_dir, lab, unique};
+use common::running::Running;
 
 /// Command lines of every process on this machine that mention `needle`.
 fn command_lines_with(needle: &str) -> Vec<String> {
@@ -29,22 +22,10 @@ fn command_lines_with(needle: &str) -> Vec<String> {
 }
 
 /// Wait (bounded) until `path` holds `expected`.
-fn wait_for_file(path: &Path, expected: &str, child: &mut Child) {
-    let start = Instant::now();
-    while std::fs::read_to_string(path).ok().as_deref() != Some(expected) {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "opsh exited ({status}) before {} was written",
-                path.display()
-            );
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{} never held {expected:?}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for_file(path: &Path, expected: &str, opsh: &mut Running) {
+    opsh.wait_until(&format!("{} to hold {expected:?}", path.display()), |_| {
+        std::fs::read_to_string(path).ok().as_deref() == Some(expected)
+    });
 }
 
 /// Files removed when the test ends, passed or failed.
@@ -100,16 +81,10 @@ fn env_values_stay_off_every_command_line() {
         .file("r.rhai", &script)
         .args(&["run", "r.rhai"])
         .lab();
-    let mut child = test
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start opsh");
+    let mut opsh = test.spawn();
     for (n, name) in steps.iter().enumerate() {
         // The command sees the value...
-        wait_for_file(&seen(name), &value, &mut child);
+        wait_for_file(&seen(name), &value, &mut opsh);
         // ...its processes are in the list...
         let running = command_lines_with(&format!("{tag}-step-{n}"));
         assert!(
@@ -124,11 +99,7 @@ fn env_values_stay_off_every_command_line() {
         );
         std::fs::write(released(name), "").expect("let the step end");
     }
-    let out = child.wait_with_output().expect("wait for opsh");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all steps ran"), "{stdout}");
+    opsh.finish().code(0).stdout_has("all steps ran");
 }
 
 #[test]
@@ -322,16 +293,11 @@ fn run_with_fd_limit(script: &str, soft: u64, hard: u64) -> Limited {
         .stderr(Stdio::piped())
         .output()
         .expect("run opsh");
-    let start = Instant::now();
-    while !command_lines_with(&runtime).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "ssh masters left running after opsh exited: {:?}\n--- stderr ---\n{}",
-            command_lines_with(&runtime),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for(
+        "the ssh masters to close after opsh exited",
+        common::HANG,
+        || command_lines_with(&runtime).is_empty(),
+    );
     Limited {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

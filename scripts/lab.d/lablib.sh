@@ -11,6 +11,7 @@
 # first and create missing parent directories. Shell redirections (`sudo sh -c 'echo > /etc/x'`),
 # `cd`, and tools that are not wrapped are NOT rewritten: they hit the real machine as the
 # unprivileged opsh-lab user and so fail with "Permission denied". /tmp is shared by all hosts.
+# Private trees (LAB_PRIVATE_TREES) never fall back to or copy up from the real machine.
 
 : "${OPSH_LAB_DIR:=@LAB_ROOT@}"
 if [[ -z ${OPSH_LAB_HOST_DIR:-} || ! -d ${OPSH_LAB_HOST_DIR:-} ]]; then
@@ -46,6 +47,18 @@ lab_record() {
     printf '%s\t%s\t%s\n' "$tool" "$LAB_AS" "$REPLY" >> "$OPSH_LAB_HOST_DIR/records.log"
 }
 
+# lab_real TOOL -> REPLY: the machine's own TOOL, the first on PATH after the lab's stand-ins
+# and sudo-tools (for stand-ins that record a call and then run the real thing)
+lab_real() {
+    local d
+    local IFS=:
+    for d in $PATH; do
+        [[ -z $d || $d == "$OPSH_LAB_DIR/stand-ins" || $d == "$OPSH_LAB_DIR/sudo-tools" ]] && continue
+        if [[ -x $d/$1 && ! -d $d/$1 ]]; then REPLY=$d/$1; return 0; fi
+    done
+    return 1
+}
+
 # lab_lock: serialise read-modify-write of this host's state files (fd 7, per process)
 lab_lock() { exec 7>> "$OPSH_LAB_HOST_DIR/.lock"; flock 7; }
 # lab_set_add FILE ITEMS... / lab_set_del FILE ITEMS...: sorted unique one-per-line sets
@@ -72,16 +85,21 @@ lab_is_sys() { # PATH is a system path (absolute, outside the per-host and share
     [[ -n ${HOME:-} && ( $p == "$HOME" || $p == "$HOME"/* ) ]] && return 1
     return 0
 }
+# Trees this machine has only for the lab's own use (Debian's nginx, installed so that `nginx -t`
+# can check hosts' configs): a host sees its own copy of them or nothing, never the machine's.
+LAB_PRIVATE_TREES=(/etc/nginx)
+lab_private() { local t; for t in "${LAB_PRIVATE_TREES[@]}"; do [[ $1 == "$t" || $1 == "$t"/* ]] && return 0; done; return 1; }
 lab_map_r() { # where to READ PATH -> REPLY (host copy if any, else the real path)
     REPLY=$1
     lab_is_sys "$1" || return 0
     local f=$OPSH_LAB_HOST_DIR/root$1
-    if [[ -e $f || -L $f || ! -e $1 ]]; then REPLY=$f; fi
+    if [[ -e $f || -L $f || ! -e $1 ]] || lab_private "$1"; then REPLY=$f; fi
 }
 lab_map_w() { # where to WRITE PATH -> REPLY (copy-up + parent dirs in the host's fake root)
     REPLY=$1
     lab_is_sys "$1" || return 0
     local f=$OPSH_LAB_HOST_DIR/root$1
+    lab_private "$1" && { REPLY=$f; return 0; }     # no copy-up, no parents made: as on a real host
     if [[ ! -e $f && ! -L $f ]]; then
         if [[ -d $1 || $1 == */ ]]; then mkdir -p -- "$f"     # an existing dir, or "dir/" named as one
         else

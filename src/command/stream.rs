@@ -10,7 +10,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::output::Output;
+use crate::core::output::Output;
 
 /// Bytes read at a time, and the longest piece of a line shown at once.
 const CHUNK: usize = 64 * 1024;
@@ -124,8 +124,8 @@ impl Redactor {
     /// What can be shown now of the text so far.
     fn push(&mut self, text: &str) -> String {
         self.held.push_str(text);
-        let text = crate::redact::redact(&self.held);
-        let secret_start = crate::redact::secret_start_len(&text);
+        let text = crate::core::redact::redact(&self.held);
+        let secret_start = crate::core::redact::secret_start_len(&text);
         let ready = char_floor(&text, text.len().saturating_sub(secret_start));
         self.held = text[ready..].to_string();
         text[..ready].to_string()
@@ -133,7 +133,7 @@ impl Redactor {
 
     /// The text ended: the rest, redacted.
     fn finish(&mut self) -> String {
-        crate::redact::redact(&std::mem::take(&mut self.held))
+        crate::core::redact::redact(&std::mem::take(&mut self.held))
     }
 }
 
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_secret_spanning_lines_and_chunks_is_hidden() {
-        crate::redact::add("alpha-7\nbravo-7\ncharlie-7");
+        crate::core::redact::add("alpha-7\nbravo-7\ncharlie-7");
         let mut redactor = Redactor::default();
         let mut shown = String::new();
         for piece in ["start al", "pha-7\nbra", "vo-7\n", "charlie-7\nend\n"] {
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_result_keeps_what_was_printed() {
-        crate::redact::add("kept-secret-unit");
+        crate::core::redact::add("kept-secret-unit");
         let mut stream = Stream::new(None, 100);
         stream.push(b"pw kept-secret-unit\n");
         assert_eq!(stream.finish().text, "pw kept-secret-unit\n");

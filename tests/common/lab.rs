@@ -23,6 +23,23 @@ impl Lab {
     pub fn ssh_config(&self) -> PathBuf {
         PathBuf::from(self.var("OPSH_SSH_CONFIG"))
     }
+
+    /// The port every lab host's sshd listens on.
+    pub fn ssh_port(&self) -> &str {
+        self.var("OPSH_LAB_SSH_PORT")
+    }
+
+    /// The lab venv's python (it has boto3), not whatever python3 is on PATH.
+    pub fn python(&self) -> PathBuf {
+        PathBuf::from(self.var("OPSH_LAB_VENV")).join("bin/python")
+    }
+}
+
+/// The state directory of lab host `name` ("lab-3"): what its machine holds.
+pub fn host_dir(name: &str) -> PathBuf {
+    PathBuf::from(lab().var("OPSH_LAB_DIR"))
+        .join("hosts")
+        .join(name)
 }
 
 fn script() -> PathBuf {

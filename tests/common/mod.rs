@@ -5,6 +5,9 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod ports;
+pub mod records;
+pub mod running;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,42 +99,10 @@ impl Test {
     }
 
     /// Like `run` (without stdin), but opsh is killed and the test fails
-    /// if it has not ended within `limit`: for faults that used to hang.
+    /// if it has not ended within `limit` (usually [`HANG`]): for faults
+    /// that used to hang. A bound on hanging, not a claim about speed.
     pub fn run_within(self, limit: Duration) -> Outcome {
-        let mut child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start opsh");
-        let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
-            std::thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            })
-        };
-        let stdout = read_all(Box::new(child.stdout.take().expect("stdout pipe")));
-        let stderr = read_all(Box::new(child.stderr.take().expect("stderr pipe")));
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for opsh") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("opsh was still running after {limit:?}: it hangs");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Outcome {
-            code: status.code().unwrap_or(-1),
-            stdout: stdout.join().expect("stdout reader"),
-            stderr: stderr.join().expect("stderr reader"),
-            dir: self.dir,
-        }
+        self.spawn().finish_within(limit)
     }
 
     pub fn run(self) -> Outcome {
@@ -222,6 +193,36 @@ impl Outcome {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+
+    /// What the run started on `target` (an instance id or host name), from
+    /// its journal in the scratch HOME (so XDG_STATE_HOME must not be set):
+    /// the commands (`ssh::run`, `ssh::sudo`) and the files written
+    /// (`ssh::write`, `ssh::upload`, as "write PATH"), in order. Unlike a lab
+    /// host's records, these are the run's own, whatever shared the host.
+    pub fn commands_on(&self, target: &str) -> Vec<String> {
+        let dir = self.path(".local/state/opsh/journal");
+        let mut out = Vec::new();
+        let files = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for file in files {
+            let path = file.expect("journal entry").path();
+            let text = std::fs::read_to_string(&path).expect("journal file");
+            for line in text.lines() {
+                let entry: serde_json::Value =
+                    serde_json::from_str(line).expect("a journal line is JSON");
+                if entry["phase"] != "started" || entry["target"] != target {
+                    continue;
+                }
+                let args = &entry["args"];
+                let text = |key: &str| args[key].as_str().unwrap_or_default().to_string();
+                match entry["action"].as_str().unwrap_or_default() {
+                    "ssh::run" | "ssh::sudo" => out.push(text("command")),
+                    "ssh::write" | "ssh::upload" => out.push(format!("write {}", text("remote"))),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The command line (arguments joined by spaces) of every process on this
@@ -234,4 +235,39 @@ pub fn command_lines() -> Vec<String> {
         .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
         .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " "))
         .collect()
+}
+
+/// How long a test waits for opsh to end, or for something it caused to
+/// happen, before calling it hung. Far above what any step needs even on a
+/// loaded machine: reaching it means "never", not "slow". How fast things
+/// are is bench/'s business.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Poll `condition` until it holds. Fails, naming `what`, when it still
+/// does not after `limit` (usually [`HANG`]): the condition itself is the
+/// synchronisation, never a fixed sleep.
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}: it never happened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether `pid` runs: a zombie waiting for its (re)parent counts as gone.
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ")?.1.chars().next())
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Wait (bounded by [`HANG`]) until `pid` no longer runs.
+pub fn wait_gone(pid: i32, what: &str) {
+    wait_for(&format!("{what} (pid {pid}) to end"), HANG, || {
+        !running(pid)
+    });
 }

@@ -74,6 +74,28 @@ pg_server() { # VERB: what the postgresql unit does to this host's server
             "$LAB_PG_BIN/pg_ctl" -D "$PGC/etc" -m fast -w stop > /dev/null 7>&- ;;
     esac
 }
+pg_version() { REPLY=${LAB_PG_BIN%/bin}; REPLY=${REPLY##*/}; }    # the machine's major version
+pg_instance() { pg_version; [[ $1 == "postgresql@$REPLY-main" ]]; }  # the cluster the package made
+
+# hooks of the apt and systemctl stand-ins (apt.sh, systemd.sh) for Debian's packages and units:
+# the server package's postinst creates the main cluster (its units then start it), its prerm
+# stops it (the cluster's files stay, as with remove); `postgresql` is the umbrella unit (a
+# oneshot that stays active, standin.d/ubuntu.sh) whose start/stop/restart/reload reach its
+# cluster; postgresql@VER-main is the cluster itself, active while the server really runs.
+pg_postinst() { lab_lock; pg_cluster; }
+pg_prerm() { pg_server stop; }
+pkg_postinst_postgresql() { pg_postinst; }
+pkg_postinst_postgresql-14() { pg_postinst; }
+pkg_postinst_postgresql-15() { pg_postinst; }
+pkg_postinst_postgresql-16() { pg_postinst; }
+pkg_prerm_postgresql() { pg_prerm; }
+pkg_prerm_postgresql-14() { pg_prerm; }
+pkg_prerm_postgresql-15() { pg_prerm; }
+pkg_prerm_postgresql-16() { pg_prerm; }
+unit_exec_postgresql() { pg_server "$1"; }
+unit_exec_postgresql@() { pg_instance "$2" || return 1; pg_server "$1"; }
+unit_active_postgresql@() { pg_instance "$1" && pg_running; }
+
 pg_client() { # the real client against this host's server, as the effective user
     lab_record "$tool" "$@"
     # the server cannot see who the lab's one OS user stands for: the client connects as the

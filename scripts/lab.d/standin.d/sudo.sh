@@ -1,5 +1,18 @@
 # shellcheck shell=bash
 # standin.d/sudo.sh: the sudo stand-in, sourced by bin/standin (its H, tool, lab_* in scope)
+# A target user (-u) must exist on the host, as sudo looks it up in /etc/passwd: root, the login
+# user, the base image's users and cloud-init's (standin.d/ubuntu.sh), and the users the installed
+# packages create (pkg_users). No runbook creates users, so useradd/adduser are not stand-ins.
+
+sudo_user_known() { # USER
+    local u=$1 p x
+    [[ $u == root || $u == opsh-lab || $u =~ ^#[0-9]+$ ]] && return 0
+    for p in "${UBUNTU_BASE_USERS[@]}"; do [[ $u == "$p" ]] && return 0; done
+    while IFS= read -r p; do
+        for x in $(pkg_users "$p"); do [[ $x == "$u" ]] && return 0; done
+    done < <(host_packages)
+    return 1
+}
 do_sudo() {
     local user=root shell=0 login=0 a b j c val
     while (($#)); do
@@ -38,6 +51,7 @@ do_sudo() {
     local envs=()
     while (($#)) && [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do envs+=("$1"); shift; done
     LAB_AS=$user lab_record sudo "${envs[@]}" "$@"
+    sudo_user_known "$user" || { echo "sudo: unknown user $user" >&2; return 1; }
     local path=$PATH
     [[ :$path: == *":$OPSH_LAB_DIR/sudo-tools:"* ]] || path=$OPSH_LAB_DIR/sudo-tools:$path
     if (($# == 0)); then

@@ -1,0 +1,5 @@
+pub mod check;
+pub mod engine;
+pub mod error;
+pub mod sources;
+pub mod stdlib;
