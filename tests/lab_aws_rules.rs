@@ -191,7 +191,9 @@ fn deleting_a_group_waits_for_its_instances_to_terminate_and_names_those_that_ke
     deleted
         .code(0)
         .stdout_is("terminated\ntrue\n")
-        .stderr_has(&format!("{sg} ({group}) is used by {id} shutting down: waiting until terminated"))
+        .stderr_has(&format!(
+            "{sg} ({group}) is used by {id} shutting down: waiting until terminated"
+        ))
         .stderr_has(&format!("deleted security group {sg}"));
     assert_eq!(journal(&deleted), ["ec2::delete_security_group ok"]);
 }
@@ -300,9 +302,12 @@ fn deleting_a_group_another_groups_rule_names_revokes_that_rule_first() {
         journal(&deleted),
         ["ec2::revoke ok", "ec2::delete_security_group ok"]
     );
-    run(&format!(r#"ec2::delete_security_group("{db}");"#), &["--yes"])
-        .code(0)
-        .stderr_has(&format!("deleted security group {db_id}"));
+    run(
+        &format!(r#"ec2::delete_security_group("{db}");"#),
+        &["--yes"],
+    )
+    .code(0)
+    .stderr_has(&format!("deleted security group {db_id}"));
 }
 
 #[test]

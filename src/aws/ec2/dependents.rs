@@ -15,13 +15,7 @@ use crate::core::planned::{Lookup, is_planned};
 
 /// Every state but terminated: an instance in one of these still holds its
 /// security groups.
-const HOLDING: &[&str] = &[
-    "pending",
-    "running",
-    "stopping",
-    "stopped",
-    "shutting-down",
-];
+const HOLDING: &[&str] = &["pending", "running", "stopping", "stopped", "shutting-down"];
 
 /// What uses a security group, as the plan leaves it.
 #[derive(Debug, Default)]
@@ -53,22 +47,27 @@ impl GroupUsers {
             .filter(|i| i.state != "shutting-down")
             .map(instance_label)
             .collect();
-        held.extend(self.interfaces.iter().map(|e| format!("network interface {e}")));
+        held.extend(
+            self.interfaces
+                .iter()
+                .map(|e| format!("network interface {e}")),
+        );
         held
     }
 
     /// Every dependent, for an error.
     fn all(&self) -> Vec<String> {
         let mut all: Vec<String> = self.instances.iter().map(instance_label).collect();
-        all.extend(self.interfaces.iter().map(|e| format!("network interface {e}")));
-        all.extend(self.rules.iter().map(|(g, rules)| {
-            format!(
-                "{} rule(s) of {} ({})",
-                rules.len(),
-                g.id,
-                g.name
-            )
-        }));
+        all.extend(
+            self.interfaces
+                .iter()
+                .map(|e| format!("network interface {e}")),
+        );
+        all.extend(
+            self.rules
+                .iter()
+                .map(|(g, rules)| format!("{} rule(s) of {} ({})", rules.len(), g.id, g.name)),
+        );
         all
     }
 
@@ -148,9 +147,13 @@ pub async fn group_users(
         Vec::new()
     };
     let found = if real {
-        fetch_groups(ec2.client(), &[], vec![filter("ip-permission.group-id", [id])])
-            .await
-            .map_err(|e| ec2.fail(call, id, e))?
+        fetch_groups(
+            ec2.client(),
+            &[],
+            vec![filter("ip-permission.group-id", [id])],
+        )
+        .await
+        .map_err(|e| ec2.fail(call, id, e))?
     } else {
         Vec::new()
     };
@@ -162,7 +165,12 @@ pub async fn group_users(
         .into_iter()
         .filter(|g| g.id != id)
         .filter_map(|g| {
-            let naming: Vec<Rule> = g.rules.iter().filter(|r| r.source == source).cloned().collect();
+            let naming: Vec<Rule> = g
+                .rules
+                .iter()
+                .filter(|r| r.source == source)
+                .cloned()
+                .collect();
             (!naming.is_empty()).then_some((g, naming))
         })
         .collect();
@@ -222,7 +230,11 @@ async fn interfaces(
 
 /// The images (registered, as the plan leaves them) whose block devices
 /// are the snapshot `id`.
-pub async fn images_behind(ec2: &Ec2<'_>, call: &str, ids: &[String]) -> RhaiResult<Vec<(String, Image)>> {
+pub async fn images_behind(
+    ec2: &Ec2<'_>,
+    call: &str,
+    ids: &[String],
+) -> RhaiResult<Vec<(String, Image)>> {
     let real: Vec<&String> = ids.iter().filter(|id| !is_planned(id)).collect();
     if real.is_empty() {
         return Ok(Vec::new());
@@ -274,10 +286,9 @@ pub fn snapshot_refusal(call: &str, behind: &[(String, Image)]) -> Option<Failur
         .collect();
     let images: Vec<String> = behind.iter().map(|(_, i)| format!("{:?}", i.id)).collect();
     Some(
-        Failure::new(format!("{call}: {}", pairs.join(", ")))
-            .hint(format!(
-                "deregister the image first: ec2::deregister_image([{}]), then delete the snapshot",
-                images.join(", ")
-            )),
+        Failure::new(format!("{call}: {}", pairs.join(", "))).hint(format!(
+            "deregister the image first: ec2::deregister_image([{}]), then delete the snapshot",
+            images.join(", ")
+        )),
     )
 }

@@ -4,8 +4,11 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use rhai::Dynamic;
 use serde_json::Value;
 
@@ -52,7 +55,11 @@ pub fn delete_security_group(ctx: &Context, sg: &Dynamic, opts: Options) -> Rhai
             naming.join("; ")
         );
     }
-    prompt::confirm_destructive(ctx, "delete security group", std::slice::from_ref(&confirmed))?;
+    prompt::confirm_destructive(
+        ctx,
+        "delete security group",
+        std::slice::from_ref(&confirmed),
+    )?;
     // AWS refuses the delete while another group's rule names the group.
     ec2.run(async {
         for (other, rules) in &users.rules {
@@ -80,6 +87,36 @@ pub fn delete_security_group(ctx: &Context, sg: &Dynamic, opts: Options) -> Rhai
     ec2.run(delete_group(&ec2, &group, &target, remaining, started))
 }
 
+/// Send `request` again, after each of `backoff`'s pauses, while AWS answers
+/// DependencyViolation and `deadline` is ahead; the last answer, with
+/// `in_use` set when it is still that refusal.
+async fn retry_in_use<O, E, Fut>(
+    mut request: impl FnMut() -> Fut,
+    mut backoff: Backoff,
+    deadline: tokio::time::Instant,
+    target: &str,
+    in_use: &Cell<bool>,
+) -> Result<O, SdkError<E, HttpResponse>>
+where
+    Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata,
+{
+    loop {
+        match request().await {
+            Err(e) if aws::error_code(&e) == Some("DependencyViolation") => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    in_use.set(true);
+                    return Err(e);
+                }
+                tracing::info!("{target} is still in use; retrying");
+                tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Delete `group`, retrying while AWS still counts a dependent (it lets go
 /// of a terminated instance's interfaces a little after), for `remaining`.
 async fn delete_group(
@@ -94,28 +131,16 @@ async fn delete_group(
     let deadline = tokio::time::Instant::now() + remaining;
     let client = ec2.client();
     let in_use = &in_use;
-    let send = |dry_run: bool| async move {
-        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
-        loop {
-            let answer = client
+    let send = |dry_run: bool| {
+        let request = move || {
+            client
                 .delete_security_group()
                 .group_id(&group.id)
                 .dry_run(dry_run)
                 .send()
-                .await;
-            match answer {
-                Err(e) if aws::error_code(&e) == Some("DependencyViolation") => {
-                    let now = tokio::time::Instant::now();
-                    if now >= deadline {
-                        in_use.set(true);
-                        return Err(e);
-                    }
-                    tracing::info!("{target} is still in use; retrying");
-                    tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
-                }
-                other => return other,
-            }
-        }
+        };
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        retry_in_use(request, backoff, deadline, target, in_use)
     };
     let done = ec2
         .mutate(CALL, target, Value::Null, send, |_| {
@@ -140,5 +165,77 @@ async fn delete_group(
                 .into())
         }
         Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::Client;
+    use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_ec2::operation::delete_security_group::DeleteSecurityGroupOutput;
+    use aws_smithy_mocks::{MockResponseInterceptor, RuleMode, create_mock_http_client, mock};
+
+    const IN_USE: &str = "<Response><Errors><Error><Code>DependencyViolation</Code>\
+        <Message>resource sg-1 has a dependent object</Message></Error></Errors><RequestID>r-1</RequestID></Response>";
+
+    fn quick() -> Backoff {
+        Backoff::new(Duration::from_millis(5), Duration::from_millis(5))
+    }
+
+    fn client(rule: &aws_smithy_mocks::Rule) -> Client {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+            .http_client(create_mock_http_client())
+            .interceptor(
+                MockResponseInterceptor::new()
+                    .rule_mode(RuleMode::Sequential)
+                    .with_rule(rule),
+            )
+            .build();
+        Client::from_conf(config)
+    }
+
+    // AWS lets go of a terminated instance's network interface a little
+    // after the instance reads terminated; the lab's emulator frees the
+    // group at once, so this path is tried against the SDK's mocks.
+    #[tokio::test]
+    async fn a_group_still_in_use_just_after_its_instances_terminated_is_retried() {
+        let rule = mock!(aws_sdk_ec2::Client::delete_security_group)
+            .sequence()
+            .http_status(400, Some(IN_USE.into()))
+            .times(2)
+            .output(|| DeleteSecurityGroupOutput::builder().build())
+            .build();
+        let client = client(&rule);
+        let in_use = Cell::new(false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let request = || client.delete_security_group().group_id("sg-1").send();
+        let answer = retry_in_use(request, quick(), deadline, "sg-1", &in_use).await;
+        assert!(answer.is_ok(), "{answer:?}");
+        assert!(!in_use.get());
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_group_in_use_past_the_deadline_is_reported_so() {
+        let rule = mock!(aws_sdk_ec2::Client::delete_security_group)
+            .sequence()
+            .http_status(400, Some(IN_USE.into()))
+            .times(50)
+            .build();
+        let client = client(&rule);
+        let in_use = Cell::new(false);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(40);
+        let request = || client.delete_security_group().group_id("sg-1").send();
+        let answer = retry_in_use(request, quick(), deadline, "sg-1", &in_use).await;
+        assert_eq!(
+            answer.as_ref().err().and_then(aws::error_code),
+            Some("DependencyViolation")
+        );
+        assert!(in_use.get());
+        assert!((2..50).contains(&rule.num_calls()), "{}", rule.num_calls());
     }
 }

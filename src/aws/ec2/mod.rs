@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
+use crate::aws::ec2::group_removal::DELETE_GROUP_OPTIONS;
 use crate::aws::ec2::images::{CREATE_IMAGE_OPTIONS, IMAGES_OPTIONS};
 use crate::aws::ec2::instances::{Change, INSTANCES_OPTIONS, LAUNCH_OPTIONS, WAIT_OPTIONS};
-use crate::aws::ec2::group_removal::DELETE_GROUP_OPTIONS;
 use crate::aws::ec2::network::{ADDRESSES_OPTIONS, ALLOCATE_OPTIONS, ENSURE_GROUP_OPTIONS};
 use crate::aws::ec2::rules::RULE_KEYS;
 use crate::aws::ec2::storage::{

@@ -10,8 +10,8 @@ use rhai::{Array, Dynamic};
 use serde_json::Value;
 
 use crate::aws::ec2::call::{
-    Ec2, Kind, Link, among, describe_all, filter, linked, not_yet_visible, nothing,
-    outcome, planned_id, refs, tag_search, tag_spec, tags_option,
+    Ec2, Kind, Link, among, describe_all, filter, linked, not_yet_visible, nothing, outcome,
+    planned_id, refs, tag_search, tag_spec, tags_option,
 };
 use crate::aws::ec2::rule::Rule;
 use crate::aws::ec2::rules::RuleSpec;

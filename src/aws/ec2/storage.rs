@@ -349,7 +349,10 @@ async fn detach(ec2: &Ec2<'_>, attached: &Volume) -> RhaiResult<Volume> {
         "detaching {shown} from {}: waiting until it is available",
         attached.instance.as_deref().unwrap_or("its instance")
     ));
-    let v = wait_volume(ec2, CALL, volume_id, "available", |v| v.state == "available").await?;
+    let v = wait_volume(ec2, CALL, volume_id, "available", |v| {
+        v.state == "available"
+    })
+    .await?;
     ec2.ctx.output.info(&format!("detached {shown}"));
     Ok(v)
 }
@@ -403,7 +406,13 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
                     CALL,
                     &shown,
                     Value::Null,
-                    |d| client.delete_volume().volume_id(&volume.id).dry_run(d).send(),
+                    |d| {
+                        client
+                            .delete_volume()
+                            .volume_id(&volume.id)
+                            .dry_run(d)
+                            .send()
+                    },
                     |_| outcome("removed", "volume", std::slice::from_ref(&volume.id)),
                 )
                 .await?;
