@@ -601,6 +601,15 @@ fn the_teardown_runbook_removes_a_cluster_with_its_groups() {
     let built = run(&system_script(&cluster, &public_key(keys.path())), &[]);
     built.code(0);
     let node = built.stdout.trim().to_string();
+    // A node in no group of its own: the VPC's default group it gets stays.
+    run(
+        &format!(
+            r#"{STOCK_IMAGE}
+            ec2::wait_until(ec2::launch(#{{ image: ami, name: "{cluster}-plain", tags: #{{ cluster: "{cluster}" }} }}), "running");"#
+        ),
+        &[],
+    )
+    .code(0);
     let teardown = Test::new()
         .lab()
         .cwd(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
@@ -615,7 +624,10 @@ fn the_teardown_runbook_removes_a_cluster_with_its_groups() {
         .run();
     teardown
         .code(0)
-        .stderr_has("deleted security group")
+        .stderr_has("deleted security group sg-")
+        .stderr_has(&format!("({cluster}-app)"))
+        .stderr_has(&format!("({cluster}-db)"))
+        .stderr_has("kept security group(s) [\"sg-")
         .stderr_has("kept 2 snapshot(s) and image(s)");
     assert_eq!(
         run(&format!(r#"print(ec2::instance("{node}").state);"#), &[]).stdout,

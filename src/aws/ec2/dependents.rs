@@ -190,16 +190,19 @@ async fn interfaces(
     id: &str,
     instances: &[Instance],
 ) -> RhaiResult<Vec<String>> {
-    let out = ec2
+    let found: Vec<_> = ec2
         .client()
         .describe_network_interfaces()
         .filters(filter("group-id", [id]))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| ec2.fail(call, id, e))?;
     let mut others = Vec::new();
     let mut attached_elsewhere = Vec::new();
-    for eni in out.network_interfaces() {
+    for eni in &found {
         let eni_id = eni.network_interface_id().unwrap_or_default().to_string();
         match eni.attachment().and_then(|a| a.instance_id()) {
             Some(on) if instances.iter().any(|i| i.id == on) => {}
