@@ -601,15 +601,19 @@ fn the_teardown_runbook_removes_a_cluster_with_its_groups() {
     let built = run(&system_script(&cluster, &public_key(keys.path())), &[]);
     built.code(0);
     let node = built.stdout.trim().to_string();
-    // A node in no group of its own: the VPC's default group it gets stays.
-    run(
+    // A node also in a group not named after the cluster: that group stays.
+    let shared = unique("rules-shared");
+    let out = run(
         &format!(
             r#"{STOCK_IMAGE}
-            ec2::wait_until(ec2::launch(#{{ image: ami, name: "{cluster}-plain", tags: #{{ cluster: "{cluster}" }} }}), "running");"#
+            let sg = ec2::ensure_security_group("{shared}");
+            ec2::wait_until(ec2::launch(#{{ image: ami, name: "{cluster}-plain", security_groups: [sg], tags: #{{ cluster: "{cluster}" }} }}), "running");
+            print(sg.id);"#
         ),
         &[],
-    )
-    .code(0);
+    );
+    out.code(0);
+    let shared_id = out.stdout.trim().to_string();
     let teardown = Test::new()
         .lab()
         .cwd(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")))
@@ -627,7 +631,9 @@ fn the_teardown_runbook_removes_a_cluster_with_its_groups() {
         .stderr_has("deleted security group sg-")
         .stderr_has(&format!("({cluster}-app)"))
         .stderr_has(&format!("({cluster}-db)"))
-        .stderr_has("kept security group(s) [\"sg-")
+        .stderr_has(&format!(
+            "kept security group(s) [\"{shared_id}\"]: not named after cluster {cluster}"
+        ))
         .stderr_has("kept 2 snapshot(s) and image(s)");
     assert_eq!(
         run(&format!(r#"print(ec2::instance("{node}").state);"#), &[]).stdout,
@@ -647,7 +653,8 @@ fn the_teardown_runbook_removes_a_cluster_with_its_groups() {
             ec2::deregister_image(images);
             ec2::delete_snapshot(ec2::snapshots(tags) + behind);
             ec2::delete_key_pair("{cluster}");
-            s3::delete("{cluster}", "state.txt");"#
+            s3::delete("{cluster}", "state.txt");
+            ec2::delete_security_group("{shared_id}");"#
         ),
         &["--yes"],
     )

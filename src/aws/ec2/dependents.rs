@@ -295,3 +295,87 @@ pub fn snapshot_refusal(call: &str, behind: &[(String, Image)]) -> Option<Failur
         )),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str, name: &str, state: &str) -> Instance {
+        let mut i = Instance {
+            id: id.into(),
+            state: state.into(),
+            ..Instance::default()
+        };
+        i.tags.insert("Name".into(), name.into());
+        i
+    }
+
+    #[test]
+    fn only_what_no_wait_frees_refuses_a_delete() {
+        let users = GroupUsers {
+            instances: vec![
+                instance("i-1", "web-1", "shutting-down"),
+                instance("i-2", "web-2", "stopped"),
+            ],
+            interfaces: vec!["eni-1 (a load balancer)".into()],
+            rules: Vec::new(),
+        };
+        assert_eq!(users.shutting_down(), ["i-1"]);
+        let refusal = users
+            .refusal("ec2::delete_security_group", "sg-1 (web)")
+            .expect("a stopped instance holds the group");
+        assert_eq!(
+            refusal.message,
+            "ec2::delete_security_group: sg-1 (web) is still in use by i-2 (web-2, stopped), \
+             network interface eni-1 (a load balancer)"
+        );
+        assert!(refusal.hint.is_some_and(|h| h.contains("ec2::terminate")));
+        let waiting = GroupUsers {
+            instances: vec![instance("i-1", "web-1", "shutting-down")],
+            ..GroupUsers::default()
+        };
+        assert!(waiting.refusal("c", "sg-1").is_none());
+    }
+
+    #[test]
+    fn a_group_still_refused_with_nothing_in_sight_says_what_else_can_hold_it() {
+        let failure =
+            GroupUsers::default().still_used("c", "sg-1 (web)", 300, "DependencyViolation");
+        assert!(
+            failure
+                .message
+                .contains("sg-1 (web) is still in use after 300s, by nothing opsh can see"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure
+                .hint
+                .is_some_and(|h| h.contains("#{ timeout: seconds }"))
+        );
+    }
+
+    #[test]
+    fn a_snapshot_refusal_names_each_image() {
+        let image = Image {
+            id: "ami-1".into(),
+            name: Some("web-2024".into()),
+            state: "available".into(),
+            created: None,
+            tags: Default::default(),
+        };
+        assert!(snapshot_refusal("c", &[]).is_none());
+        let refusal = snapshot_refusal("ec2::delete_snapshot", &[("snap-1".into(), image)])
+            .expect("a refusal");
+        assert_eq!(
+            refusal.message,
+            "ec2::delete_snapshot: snap-1 backs image ami-1 (web-2024)"
+        );
+        assert_eq!(
+            refusal.hint.as_deref(),
+            Some(
+                "deregister the image first: ec2::deregister_image([\"ami-1\"]), then delete the snapshot"
+            )
+        );
+    }
+}
