@@ -19,7 +19,7 @@ use crate::aws::ec2::instances::wait_for;
 use crate::aws::ec2::network::{apply_rules, existing_group, group_label, refreshed, rules_text};
 use crate::aws::ec2::types::SecurityGroup;
 use crate::core::context::Context;
-use crate::core::failure::describe;
+use crate::core::failure::{Failure, describe};
 use crate::core::options::{Options, RhaiResult};
 use crate::core::prompt;
 
@@ -75,7 +75,12 @@ pub fn delete_security_group(ctx: &Context, sg: &Dynamic, opts: Options) -> Rhai
             shutting_down.join(", ")
         ));
         let waited = wait_for(ctx, &shutting_down, &HashMap::new(), "terminated", timeout);
+        // A wait that failed (timed out) is told as what still holds the
+        // group; Ctrl-C and the like go on as they are.
         if let Err(err) = waited {
+            if Failure::of(&err).is_none() {
+                return Err(err);
+            }
             let users = ec2.run(group_users(&ec2, CALL, &group))?;
             let answer = describe(&err);
             return Err(users
