@@ -233,6 +233,18 @@ fn terminate_then_delete_the_group_in_one_runbook() {
         "{}",
         plan.stdout
     );
+    // Waited for in the runbook itself, the instance is terminated in the
+    // plan, and its network interface no longer counts.
+    run(
+        &format!(
+            r#"ec2::terminate("{id}");
+            ec2::wait_until("{id}", "terminated");
+            ec2::delete_security_group("{group}");"#
+        ),
+        &["--dry-run", "--yes"],
+    )
+    .code(0)
+    .stdout_has("ec2::delete_security_group");
     let real = run(&script, &["--yes"]);
     real.code(0)
         .stdout_is("true\n")

@@ -182,8 +182,8 @@ pub async fn group_users(
 }
 
 /// The network interfaces with group `id` that are not those of
-/// `instances` (already counted) nor of a terminated instance (on their way
-/// out with it).
+/// `instances` (already counted) nor of an instance that is (or the plan
+/// leaves) terminated: they go with it.
 async fn interfaces(
     ec2: &Ec2<'_>,
     call: &str,
@@ -219,12 +219,14 @@ async fn interfaces(
             .await
             .map_err(|e| ec2.fail(call, &on.join(", "), e))?;
         for (eni, instance) in attached_elsewhere {
+            // As the plan leaves the instance: one it terminates frees it.
             let live = found
                 .iter()
                 .find(|i| i.id == instance)
+                .and_then(|i| ec2.ctx.planned.patch(i.clone()))
                 .filter(|i| i.state != "terminated");
             if let Some(i) = live {
-                others.push(format!("{eni} (on {})", instance_label(i)));
+                others.push(format!("{eni} (on {})", instance_label(&i)));
             }
         }
     }
