@@ -524,10 +524,41 @@ fn comment(text: &str) -> String {
     format!("// {}\n", text.replace(['\n', '\r'], " "))
 }
 
-/// A runbook that removes what `run` created, newest first so dependants
-/// (an address on an instance, a rule on a group) go before what they use.
-/// Actions that were in flight may have created something the journal
-/// cannot name: the runbook lists them and warns when it runs.
+/// The kinds of resources in the order AWS lets them go: what uses
+/// something before what it uses (an instance holds its addresses, volumes
+/// and groups; an image holds its snapshots; a bucket must be empty).
+const REMOVAL_ORDER: &[&str] = &[
+    "instance",
+    "address",
+    "volume",
+    "image",
+    "snapshot",
+    "security_group",
+    "key_pair",
+    "object",
+    "bucket",
+];
+
+/// What a run left behind, in the order it can be removed: by kind as
+/// REMOVAL_ORDER has it (kinds it does not know last), newest first within
+/// a kind.
+fn removal_order(left: &[Resource]) -> Vec<&Resource> {
+    let rank = |r: &Resource| {
+        REMOVAL_ORDER
+            .iter()
+            .position(|kind| *kind == r.kind)
+            .unwrap_or(REMOVAL_ORDER.len())
+    };
+    let mut ordered: Vec<&Resource> = left.iter().rev().collect();
+    ordered.sort_by_key(|r| rank(r));
+    ordered
+}
+
+/// A runbook that removes what `run` created, in dependency order
+/// (`removal_order`): the instances first, then a wait until they are
+/// terminated, so that what they held can go. Actions that were in flight
+/// may have created something the journal cannot name: the runbook lists
+/// them and warns when it runs.
 fn teardown_runbook(run: &Run) -> String {
     let mut out = comment(&format!(
         "Removes what run {} ({} {}) created.",
@@ -566,10 +597,19 @@ fn teardown_runbook(run: &Run) -> String {
         out += "info(\"that run left nothing to remove\");\n";
         return out;
     }
-    for r in left.iter().rev() {
+    let ordered = removal_order(&left);
+    let instances: Vec<String> = ordered
+        .iter()
+        .filter(|r| r.kind == "instance")
+        .map(|r| format!("{:?}", r.id))
+        .collect();
+    if !instances.is_empty() {
+        let ids = format!("[{}]", instances.join(", "));
+        out += &format!("ec2::terminate({ids});\nec2::wait_until({ids}, \"terminated\");\n");
+    }
+    for r in ordered.into_iter().filter(|r| r.kind != "instance") {
         let id = format!("{:?}", r.id);
         out += &match r.kind.as_str() {
-            "instance" => format!("ec2::terminate({id});\n"),
             "address" => format!("ec2::release_address({id});\n"),
             "volume" => format!("ec2::delete_volume({id});\n"),
             "snapshot" => format!("ec2::delete_snapshot({id});\n"),
@@ -628,7 +668,7 @@ mod tests {
     }
 
     #[test]
-    fn teardown_skips_what_the_run_removed_and_goes_newest_first() {
+    fn teardown_skips_what_the_run_removed_and_waits_for_its_instances() {
         let lines = [
             started(1, "ec2::ensure_security_group"),
             finished(
@@ -661,9 +701,55 @@ mod tests {
         assert_eq!(
             body,
             [
+                "ec2::terminate([\"i-1\"]);",
+                "ec2::wait_until([\"i-1\"], \"terminated\");",
+                "ec2::delete_security_group(\"sg-1\");",
                 "s3::delete(\"b\", \"k\");",
-                "ec2::terminate(\"i-1\");",
-                "ec2::delete_security_group(\"sg-1\");"
+            ]
+        );
+    }
+
+    fn resource(kind: &str, id: &str) -> Resource {
+        Resource {
+            kind: kind.into(),
+            id: id.into(),
+            parent: None,
+        }
+    }
+
+    #[test]
+    fn removals_go_by_dependency_then_newest_first() {
+        // In creation order, as a run that builds a whole system leaves them.
+        let left = [
+            resource("key_pair", "ops"),
+            resource("security_group", "sg-web"),
+            resource("security_group", "sg-app"),
+            resource("instance", "i-1"),
+            resource("address", "eipalloc-1"),
+            resource("volume", "vol-1"),
+            resource("image", "ami-1"),
+            resource("snapshot", "snap-1"),
+            resource("instance", "i-2"),
+            resource("bucket", "b"),
+            resource("object", "k"),
+            resource("queue", "q-1"),
+        ];
+        let order: Vec<&str> = removal_order(&left).iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "i-2",
+                "i-1",
+                "eipalloc-1",
+                "vol-1",
+                "ami-1",
+                "snap-1",
+                "sg-app",
+                "sg-web",
+                "ops",
+                "k",
+                "b",
+                "q-1"
             ]
         );
     }

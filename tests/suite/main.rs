@@ -15,6 +15,7 @@ mod hostile;
 mod journal;
 mod lab;
 mod lab_apt;
+mod lab_aws_rules;
 mod lab_git;
 mod lab_nginx;
 mod locations;

@@ -573,10 +573,24 @@ pub fn wait_until(ctx: &Context, x: &Dynamic, state: &str, opts: Options) -> Rha
     }
     let timeout = opts.seconds("timeout")?.unwrap_or(WAIT_TIMEOUT);
     let r = refs(CALL, x, Kind::Instance)?;
-    let given = given_instances(x);
+    let out = wait_for(ctx, &r.ids, &given_instances(x), state, timeout)?;
+    Ok(shaped(r.many, out))
+}
+
+/// Wait until the instances `ids` are in `state` (a known one), for up to
+/// `timeout`; `given` holds those the script passed as objects. In a dry
+/// run a state the plan causes is reached at once, as a step of the plan.
+pub fn wait_for(
+    ctx: &Context,
+    ids: &[String],
+    given: &HashMap<String, Instance>,
+    state: &str,
+    timeout: Duration,
+) -> RhaiResult<Vec<Instance>> {
+    const CALL: &str = "ec2::wait_until";
     let mut current: HashMap<String, Instance> = HashMap::new();
     let mut real: Vec<String> = Vec::new();
-    for id in &r.ids {
+    for id in ids {
         match ctx.planned.lookup::<Instance>(id) {
             Lookup::Planned(mut i) => {
                 if i.state == state || settles(&i.state) == Some(state) {
@@ -603,7 +617,7 @@ pub fn wait_until(ctx: &Context, x: &Dynamic, state: &str, opts: Options) -> Rha
         }
     }
     if !current.is_empty() && ctx.settings.dry_run {
-        plan_wait(ctx, &r.ids, &current, state)?;
+        plan_wait(ctx, ids, &current, state)?;
     }
     if !real.is_empty() {
         let ec2 = Ec2::new(ctx)?;
@@ -612,8 +626,7 @@ pub fn wait_until(ctx: &Context, x: &Dynamic, state: &str, opts: Options) -> Rha
         spinner.finish();
         current.extend(result?.into_iter().map(|i| (i.id.clone(), i)));
     }
-    let out: Vec<Instance> = r.ids.iter().filter_map(|id| current.remove(id)).collect();
-    Ok(shaped(r.many, out))
+    Ok(ids.iter().filter_map(|id| current.remove(id)).collect())
 }
 
 /// A wait the plan satisfies, as a step of the plan.

@@ -3,6 +3,8 @@
 //! storage; call holds what they share.
 
 pub mod call;
+pub mod dependents;
+pub mod group_removal;
 pub mod images;
 pub mod instances;
 pub mod network;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, Map};
 
+use crate::aws::ec2::group_removal::DELETE_GROUP_OPTIONS;
 use crate::aws::ec2::images::{CREATE_IMAGE_OPTIONS, IMAGES_OPTIONS};
 use crate::aws::ec2::instances::{Change, INSTANCES_OPTIONS, LAUNCH_OPTIONS, WAIT_OPTIONS};
 use crate::aws::ec2::network::{ADDRESSES_OPTIONS, ALLOCATE_OPTIONS, ENSURE_GROUP_OPTIONS};
@@ -226,9 +229,17 @@ fn register_network(ec2: &mut Functions) {
     ec2.add(
         "delete_security_group",
         &["group: SecurityGroup|String", "()"],
-        "Delete a security group (object, id or name), after a confirmation.",
+        "Delete a security group (object, id or name), after a confirmation that names it and the rules\n\
+         of other groups that name it as a source: those rules are revoked first. While instances that use it\n\
+         are shutting down it waits until they are terminated (AWS refuses the delete until then); it refuses\n\
+         at once, naming them, while running or stopped instances or other network interfaces use it.\n\
+         Options: timeout (seconds to wait for the group to be free, default 300).\n\
+         Example: ec2::terminate(web); ec2::delete_security_group(\"web\");",
     )
-    .native(|c: &Context, sg: Dynamic| network::delete_security_group(c, &sg));
+    .options(
+        DELETE_GROUP_OPTIONS,
+        |c: &Context, sg: Dynamic, opts: Options| group_removal::delete_security_group(c, &sg, opts),
+    );
 
     ec2.add(
         "allocate_address",
@@ -296,7 +307,8 @@ fn register_storage(ec2: &mut Functions) {
     ec2.add(
         "delete_volume",
         &["volumes: Volume|String|Array", "()"],
-        "Delete volume(s), after a confirmation that names each one.",
+        "Delete volume(s), after a confirmation that names each one and the instance it is attached to:\n\
+         an attached volume is detached first and deleted once available (AWS refuses to delete it before).",
     )
     .native(|c: &Context, v: Dynamic| storage::delete_volume(c, &v));
 
@@ -318,7 +330,8 @@ fn register_storage(ec2: &mut Functions) {
     ec2.add(
         "delete_snapshot",
         &["snapshots: Snapshot|String|Array", "()"],
-        "Delete snapshot(s), after a confirmation that names each one.",
+        "Delete snapshot(s), after a confirmation that names each one. A snapshot behind a registered image\n\
+         is refused before anything is deleted, naming the image (ec2::deregister_image first).",
     )
     .native(|c: &Context, s: Dynamic| storage::delete_snapshot(c, &s));
 }

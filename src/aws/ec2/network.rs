@@ -125,7 +125,7 @@ fn planned_group(x: &Dynamic) -> Option<SecurityGroup> {
 }
 
 /// The one existing group `x` names (object, id or name).
-async fn existing_group(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<SecurityGroup> {
+pub async fn existing_group(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<SecurityGroup> {
     if let Some(group) = planned_group(x) {
         return Ok(group);
     }
@@ -143,7 +143,7 @@ async fn existing_group(ec2: &Ec2<'_>, call: &str, x: &Dynamic) -> RhaiResult<Se
         })
 }
 
-fn group_label(g: &SecurityGroup) -> String {
+pub fn group_label(g: &SecurityGroup) -> String {
     format!("{} ({})", g.id, g.name)
 }
 
@@ -156,7 +156,7 @@ fn confirm_revoke(ctx: &Context, group: &SecurityGroup, rules: &[Rule]) -> RhaiR
     prompt::confirm_destructive(ctx, "revoke", &targets)
 }
 
-fn rules_text(rules: &[Rule]) -> String {
+pub fn rules_text(rules: &[Rule]) -> String {
     rules
         .iter()
         .map(ToString::to_string)
@@ -218,7 +218,7 @@ fn parse_rules(call: &str, value: Option<&Dynamic>) -> RhaiResult<Vec<RuleSpec>>
 
 /// Allow `rules` on `group` (`grant`), or stop allowing them; whether it
 /// was done (a dry run only plans it).
-async fn apply_rules(
+pub async fn apply_rules(
     ec2: &Ec2<'_>,
     call: &str,
     group: &SecurityGroup,
@@ -269,7 +269,7 @@ async fn apply_rules(
 }
 
 /// The group as it is now; after a dry run, as it would be.
-async fn refreshed(
+pub async fn refreshed(
     ec2: &Ec2<'_>,
     call: &str,
     mut group: SecurityGroup,
@@ -444,37 +444,6 @@ pub fn revoke(ctx: &Context, sg: &Dynamic, rule: &Dynamic) -> RhaiResult<Securit
     ec2.run(async {
         apply_rules(&ec2, CALL, &group, &present, false).await?;
         refreshed(&ec2, CALL, group, &[], &present).await
-    })
-}
-
-pub fn delete_security_group(ctx: &Context, sg: &Dynamic) -> RhaiResult<()> {
-    const CALL: &str = "ec2::delete_security_group";
-    let ec2 = Ec2::new(ctx)?;
-    let group = ec2.run(existing_group(&ec2, CALL, sg))?;
-    let target = group_label(&group);
-    prompt::confirm_destructive(ctx, "delete security group", std::slice::from_ref(&target))?;
-    ec2.run(async {
-        let done = ec2
-            .mutate(
-                CALL,
-                &target,
-                Value::Null,
-                |d| {
-                    ec2.client()
-                        .delete_security_group()
-                        .group_id(&group.id)
-                        .dry_run(d)
-                        .send()
-                },
-                |_| outcome("removed", "security_group", std::slice::from_ref(&group.id)),
-            )
-            .await?;
-        if done.is_some() {
-            ctx.output.info(&format!("deleted security group {target}"));
-        } else {
-            ctx.planned.remove::<SecurityGroup>(&group.id);
-        }
-        Ok(())
     })
 }
 

@@ -9,15 +9,18 @@ use aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsError;
 use aws_sdk_ec2::operation::describe_volumes::DescribeVolumesError;
 use aws_sdk_ec2::types::{Filter, ResourceType, VolumeType};
 use rhai::{Array, Dynamic};
+use serde_json::Value;
 
 use crate::aws::ec2::call::{
     Backoff, Ec2, Kind, Link, among, describe_all, filter, linked, not_yet_visible, nothing,
     outcome, planned_id, refs, tag_search, tag_spec, tags_option,
 };
+use crate::aws::ec2::dependents::{images_behind, snapshot_refusal};
 use crate::aws::ec2::types::{Snapshot, Volume, label, labelled, now, timestamp};
 use crate::core::context::Context;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::{Lookup, is_planned};
+use crate::core::prompt;
 
 pub const CREATE_VOLUME_OPTIONS: &[&str] = &["size", "zone", "type", "snapshot", "tags"];
 pub const VOLUMES_OPTIONS: &[&str] = &["tags", "instance"];
@@ -305,41 +308,64 @@ pub fn detach_volume(ctx: &Context, volume: &Dynamic) -> RhaiResult<Volume> {
             ));
             return Ok(attached);
         }
-        let args = serde_json::json!({ "instance": attached.instance, "device": attached.device });
-        let done = ec2
-            .mutate(
-                CALL,
-                &label(&volume_id, &attached.tags),
-                args,
-                |d| {
-                    ec2.client()
-                        .detach_volume()
-                        .volume_id(&volume_id)
-                        .set_instance_id(attached.instance.clone())
-                        .set_device(attached.device.clone())
-                        .dry_run(d)
-                        .send()
-                },
-                nothing,
-            )
-            .await?;
-        if done.is_none() {
-            let mut v = attached.clone();
-            v.state = "available".into();
-            v.instance = None;
-            v.device = None;
-            v.attachment_state = None;
-            ctx.planned.put(v.clone());
-            return Ok(v);
-        }
-        let v = wait_volume(&ec2, CALL, &volume_id, "available", |v| {
-            v.state == "available"
-        })
-        .await?;
-        ctx.output
-            .info(&format!("detached {}", label(&v.id, &v.tags)));
-        Ok(v)
+        detach(&ec2, &attached).await
     })
+}
+
+/// Detach `attached` (as it is now, with its instance and device) and
+/// return it once available; a dry run plans it so.
+async fn detach(ec2: &Ec2<'_>, attached: &Volume) -> RhaiResult<Volume> {
+    const CALL: &str = "ec2::detach_volume";
+    let volume_id = &attached.id;
+    let shown = label(volume_id, &attached.tags);
+    let args = serde_json::json!({ "instance": attached.instance, "device": attached.device });
+    let done = ec2
+        .mutate(
+            CALL,
+            &shown,
+            args,
+            |d| {
+                ec2.client()
+                    .detach_volume()
+                    .volume_id(volume_id)
+                    .set_instance_id(attached.instance.clone())
+                    .set_device(attached.device.clone())
+                    .dry_run(d)
+                    .send()
+            },
+            nothing,
+        )
+        .await?;
+    if done.is_none() {
+        let mut v = attached.clone();
+        v.state = "available".into();
+        v.instance = None;
+        v.device = None;
+        v.attachment_state = None;
+        ec2.ctx.planned.put(v.clone());
+        return Ok(v);
+    }
+    ec2.ctx.output.info(&format!(
+        "detaching {shown} from {}: waiting until it is available",
+        attached.instance.as_deref().unwrap_or("its instance")
+    ));
+    let v = wait_volume(ec2, CALL, volume_id, "available", |v| {
+        v.state == "available"
+    })
+    .await?;
+    ec2.ctx.output.info(&format!("detached {shown}"));
+    Ok(v)
+}
+
+/// How a volume is named in the confirmation of its removal: with the
+/// instance it will be detached from first.
+fn removal_name(v: &Volume) -> String {
+    let name = label(&v.id, &v.tags);
+    match (&v.instance, &v.device) {
+        (Some(i), Some(d)) => format!("{name}, attached to {i} as {d} (detached first)"),
+        (Some(i), None) => format!("{name}, attached to {i} (detached first)"),
+        _ => name,
+    }
 }
 
 pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
@@ -353,15 +379,51 @@ pub fn delete_volume(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
     let found = ec2.existing(CALL, &ids, |real| async move {
         fetch_volumes(client, &real, Vec::new()).await
     })?;
-    let names = labelled(&ids, &found, |v| (&v.id, &v.tags));
-    ec2.remove_each::<Volume, _, _, _>(
-        CALL,
-        ("delete", "deleted"),
-        "volume",
-        &ids,
-        &names,
-        |id, d| client.delete_volume().volume_id(id).dry_run(d).send(),
-    )
+    // Each as the plan leaves it: attached or not, and to what.
+    let volumes: Vec<Volume> = ids
+        .iter()
+        .map(|id| match ctx.planned.lookup::<Volume>(id) {
+            Lookup::Planned(v) => v,
+            _ => found
+                .iter()
+                .find(|v| &v.id == id)
+                .cloned()
+                .and_then(|v| ctx.planned.patch(v))
+                .unwrap_or_else(|| as_given(ctx, x, id)),
+        })
+        .collect();
+    let names: Vec<String> = volumes.iter().map(removal_name).collect();
+    prompt::confirm_destructive(ctx, "delete", &names)?;
+    ec2.run(async {
+        for volume in &volumes {
+            // AWS refuses to delete an attached volume (VolumeInUse).
+            if volume.instance.is_some() {
+                detach(&ec2, volume).await?;
+            }
+            let shown = label(&volume.id, &volume.tags);
+            let sent = ec2
+                .mutate(
+                    CALL,
+                    &shown,
+                    Value::Null,
+                    |d| {
+                        client
+                            .delete_volume()
+                            .volume_id(&volume.id)
+                            .dry_run(d)
+                            .send()
+                    },
+                    |_| outcome("removed", "volume", std::slice::from_ref(&volume.id)),
+                )
+                .await?;
+            if sent.is_some() {
+                ctx.output.info(&format!("deleted {shown}"));
+            } else {
+                ctx.planned.remove::<Volume>(&volume.id);
+            }
+        }
+        Ok(())
+    })
 }
 
 pub fn snapshot(ctx: &Context, volume: &Dynamic, opts: Options) -> RhaiResult<Snapshot> {
@@ -453,6 +515,12 @@ pub fn delete_snapshot(ctx: &Context, x: &Dynamic) -> RhaiResult<()> {
     let found = ec2.existing(CALL, &ids, |real| async move {
         fetch_snapshots(client, &real, Vec::new()).await
     })?;
+    // AWS refuses to delete a snapshot behind a registered image: refused
+    // before any is deleted, naming the images.
+    let behind = ec2.run(images_behind(&ec2, CALL, &ids))?;
+    if let Some(refusal) = snapshot_refusal(CALL, &behind) {
+        return Err(refusal.into());
+    }
     let names = labelled(&ids, &found, |s| (&s.id, &s.tags));
     ec2.remove_each::<Snapshot, _, _, _>(
         CALL,
