@@ -3,6 +3,7 @@ pub mod completion;
 pub mod config;
 pub mod doc;
 pub mod journal;
+pub mod limit;
 pub mod list;
 pub mod repl;
 pub mod run;

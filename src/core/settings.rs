@@ -27,6 +27,9 @@ pub struct SshSettings {
     pub concurrency: usize,
     pub connect_timeout_secs: u64,
     pub strict_host_keys: bool,
+    /// The password `sudo -S` is given (--ask-sudo-password,
+    /// OPSH_SUDO_PASSWORD); none: `sudo -n`, which never asks.
+    pub sudo_password: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,8 @@ pub struct Settings {
     pub ssh: SshSettings,
     /// The opsh.toml that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// `--limit` as given: globs and `@failed[:RUN]`, comma-separated.
+    pub limit: Option<String>,
 }
 
 #[cfg(test)]
@@ -70,8 +75,10 @@ impl Settings {
                 concurrency: 1,
                 connect_timeout_secs: 10,
                 strict_host_keys: false,
+                sudo_password: None,
             },
             config_file: None,
+            limit: None,
         }
     }
 }

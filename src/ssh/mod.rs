@@ -4,11 +4,13 @@
 pub mod connect;
 pub mod group;
 pub mod host;
+pub mod outcome;
 pub mod remote;
 pub mod remote_script;
 pub mod session;
 pub mod target;
 pub mod task;
+pub mod waves;
 
 use std::sync::Arc;
 

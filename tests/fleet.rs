@@ -1,0 +1,239 @@
+//! Fleet operations against the lab: groups in waves with failure
+//! thresholds, rollouts, the per-host summary (text, JSON, journal),
+//! --limit and `@failed`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::lab::{lab, unique};
+use common::{HANG, Test};
+
+/// An ssh_config with the lab's hosts and `dead-1`, which refuses connections.
+fn ssh_config() -> String {
+    format!(
+        "Include {lab}/ssh_config\nHost dead-1\n    HostName 127.0.0.1\n    Port {dead}\n    ProxyCommand none\n",
+        lab = lab().var("OPSH_LAB_DIR"),
+        dead = common::ports::refused_port(),
+    )
+}
+
+/// A lab test that also knows `dead-1`, its journal in `state`.
+fn fleet_test(state: &Path) -> Test {
+    let test = Test::new().file("ssh_config", &ssh_config());
+    let config = test.path().join("ssh_config");
+    test.lab()
+        .env("OPSH_SSH_CONFIG", config.to_str().expect("utf-8 path"))
+        .env("XDG_STATE_HOME", state.to_str().expect("utf-8 path"))
+}
+
+/// A scratch journal directory shared by the runs of one test.
+fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("state directory")
+}
+
+/// A directory in the machine's /tmp (lab hosts share it) where each host
+/// that ran leaves a file named after it.
+struct Marks(PathBuf);
+
+impl Marks {
+    fn new() -> Self {
+        let dir = PathBuf::from(format!("/tmp/{}", unique("opsh-fleet")));
+        std::fs::create_dir_all(&dir).expect("marks directory");
+        // The lab hosts run as an unprivileged user.
+        std::process::Command::new("chmod")
+            .args(["777", dir.to_str().expect("utf-8 path")])
+            .status()
+            .expect("chmod");
+        Self(dir)
+    }
+
+    /// The shell command that marks the host it runs on.
+    fn touch(&self) -> String {
+        format!("touch {}/$OPSH_LAB_HOST", self.0.display())
+    }
+
+    fn hosts(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("marks")
+            .map(|e| e.expect("mark").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort_by_key(|n| n.trim_start_matches("lab-").parse::<u32>().unwrap_or(0));
+        names
+    }
+}
+
+impl Drop for Marks {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A command that fails on the lab hosts named, and marks every host it runs on.
+fn failing_on(marks: &Marks, failing: &[&str]) -> String {
+    let cases = failing.join("|");
+    format!("{}; case $OPSH_LAB_HOST in {cases}) exit 3;; esac", marks.touch())
+}
+
+fn hosts(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// Every JSON document opsh printed on stdout.
+fn documents(stdout: &str) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_str(stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|d| d.expect("stdout holds only JSON documents"))
+        .collect()
+}
+
+#[test]
+fn waves_stop_once_more_hosts_fail_than_max_fail_allows_and_skip_the_rest() {
+    let state = state_dir();
+    let marks = Marks::new();
+    let targets = ["lab-1", "lab-2", "lab-3", "lab-4", "lab-5", "lab-6"];
+    let script = format!(
+        "ssh::group({}, #{{ batch: 2 }}).run({:?});\n",
+        hosts(&targets),
+        failing_on(&marks, &["lab-3"])
+    );
+    let out = fleet_test(state.path())
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai"])
+        .run_within(HANG);
+    out.code(1)
+        .stderr_has(": 3 ok, 1 failed, 0 unreachable, 2 skipped in ")
+        .stderr_has("failed on 1 of 6 host(s): lab-3; 2 host(s) skipped: lab-5, lab-6")
+        .stderr_has("2 skipped: lab-5, lab-6")
+        .stderr_has("more than max_fail 0");
+    // Skipped hosts were never touched: no command ran, none was journaled.
+    assert_eq!(marks.hosts(), ["lab-1", "lab-2", "lab-3", "lab-4"]);
+    for skipped in ["lab-5", "lab-6"] {
+        assert!(out.commands_on_in(state.path(), skipped).is_empty());
+    }
+}
+
+#[test]
+fn thresholds_count_unreachable_hosts_with_numbers_and_percentages() {
+    let state = state_dir();
+    // 8 hosts, 2 per wave ("25%"); dead-1 is unreachable in wave 1 and
+    // lab-4 fails in wave 2: 2 of 8 is within "25%", so wave 3 (lab-5,
+    // lab-6) runs; lab-5 fails there, 3 of 8 exceeds it, and wave 4 (lab-7,
+    // lab-8) is skipped.
+    let marks = Marks::new();
+    let targets = ["lab-1", "dead-1", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8"];
+    let cmd = failing_on(&marks, &["lab-4", "lab-5"]);
+    let script = format!(
+        "fn waves(opts) {{\n\
+           let rs = ssh::group({t}, opts).run({cmd:?}, #{{ warn: true }});\n\
+           rs.map(|r| `${{r.host}}=${{r.code}}`)\n\
+         }}\n",
+        t = hosts(&targets)
+    );
+    let out = fleet_test(state.path())
+        .file(
+            "p.rhai",
+            &format!("{script}fn percent() {{ waves(#{{ batch: \"25%\", max_fail: \"25%\" }}) }}\n"),
+        )
+        .args(&["run", "p.rhai", "percent", "--output", "json"])
+        .run_within(HANG);
+    out.code(0)
+        .stderr_has(": 3 ok, 2 failed, 1 unreachable, 2 skipped in ");
+    let docs = documents(&out.stdout);
+    let summary = &docs[0];
+    assert_eq!(summary["unreachable"], 1, "{summary}");
+    assert_eq!(summary["skipped"], 2, "{summary}");
+    let statuses: Vec<String> = summary["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| format!("{}={}", h["host"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "lab-1=ok", "dead-1=unreachable", "lab-3=ok", "lab-4=failed", "lab-5=failed",
+            "lab-6=ok", "lab-7=skipped", "lab-8=skipped"
+        ]
+    );
+    let results: Vec<String> = docs[1].as_array().expect("the result").iter().map(|v| v.as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(results[7], "lab-8=-1");
+    assert_eq!(marks.hosts(), ["lab-1", "lab-3", "lab-4", "lab-5", "lab-6"]);
+
+    // The same with numbers: up to 1 failure tolerated, so wave 2 (2 of 8
+    // down) is the last.
+    let marks = Marks::new();
+    let cmd = failing_on(&marks, &["lab-4"]);
+    let script = format!(
+        "let rs = ssh::group({t}, #{{ batch: 2, max_fail: 1, pause: 0.1 }}).run({cmd:?}, #{{ warn: true }});\n",
+        t = hosts(&targets)
+    );
+    fleet_test(state.path())
+        .file("n.rhai", &script)
+        .args(&["run", "n.rhai"])
+        .run_within(HANG)
+        .code(0)
+        .stderr_has(": 2 ok, 1 failed, 1 unreachable, 4 skipped in ")
+        .stderr_has("warning: group.run");
+    assert_eq!(marks.hosts(), ["lab-1", "lab-3", "lab-4"]);
+}
+
+#[test]
+fn without_batch_every_host_runs_and_the_summary_and_journal_say_how_each_did() {
+    let state = state_dir();
+    let marks = Marks::new();
+    let targets = ["lab-1", "lab-2", "dead-1", "lab-3"];
+    let script = format!(
+        "fn deploy() {{ ssh::group({}).run({:?}) }}\n",
+        hosts(&targets),
+        failing_on(&marks, &["lab-1"])
+    );
+    fleet_test(state.path())
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai", "deploy"])
+        .run_within(HANG)
+        .code(1)
+        .stderr_has(": 2 ok, 1 failed, 1 unreachable, 0 skipped in ")
+        .stderr_has("failed on 2 of 4 host(s): lab-1, dead-1");
+    assert_eq!(marks.hosts(), ["lab-1", "lab-2", "lab-3"]);
+
+    let shown = Test::new()
+        .env("XDG_STATE_HOME", state.path().to_str().expect("utf-8"))
+        .args(&["journal", "last"])
+        .run();
+    shown
+        .code(0)
+        .stdout_has("group.run `touch")
+        .stdout_has("failed       lab-1")
+        .stdout_has("unreachable  dead-1")
+        .stdout_has("ok           lab-3");
+    let json = Test::new()
+        .env("XDG_STATE_HOME", state.path().to_str().expect("utf-8"))
+        .args(&["journal", "last", "--output", "json"])
+        .run();
+    json.code(0);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    let hosts = &doc["hosts"][0]["hosts"];
+    assert_eq!(hosts[0]["host"], "lab-1");
+    assert_eq!(hosts[0]["status"], "failed");
+    assert_eq!(hosts[2]["status"], "unreachable");
+    assert!(hosts[0]["error"].as_str().unwrap_or("").contains("exit code 3"), "{hosts}");
+}
+
+#[test]
+fn wave_options_are_checked() {
+    for (opts, message) in [
+        ("#{ batch: 0 }", "option `batch` must be a number of hosts (at least 1)"),
+        ("#{ batch: \"0%\" }", "option `batch` must be"),
+        ("#{ max_fail: \"150%\" }", "option `max_fail` must be"),
+        ("#{ pause: -1 }", "option `pause` must be from 0"),
+    ] {
+        Test::new()
+            .file("r.rhai", &format!("ssh::group([\"lab-1\"], {opts});\n"))
+            .args(&["run", "r.rhai"])
+            .run()
+            .code(1)
+            .stderr_has(message);
+    }
+}
