@@ -237,3 +237,131 @@ fn wave_options_are_checked() {
             .stderr_has(message);
     }
 }
+
+#[test]
+fn a_rollout_runs_a_batch_in_parallel_and_a_throw_fails_only_its_host() {
+    let state = state_dir();
+    let targets = ["lab-1", "lab-2", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8", "lab-9", "lab-10"];
+    let script = format!(
+        "fn roll() {{\n\
+           let outcomes = ssh::rollout({t}, #{{ warn: true }}, |host| {{\n\
+             host.run(\"sleep 1\", #{{ quiet: true }});\n\
+             if host.name == \"lab-3\" {{ throw \"lab-3 is broken\"; }}\n\
+             host.run(\"echo $OPSH_LAB_HOST\", #{{ quiet: true }}).stdout\n\
+           }});\n\
+           outcomes.map(|o| `${{o.host}} ${{o.status}} ${{o.value}} ${{o.error}}`)\n\
+         }}\n",
+        t = hosts(&targets)
+    );
+    let started = std::time::Instant::now();
+    let out = fleet_test(state.path())
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai", "roll", "--output", "json"])
+        .run_within(HANG);
+    let took = started.elapsed();
+    out.code(0)
+        .stderr_has("rollout: 9 ok, 1 failed, 0 unreachable, 0 skipped in ")
+        .stderr_has("warning: rollout did not complete on 1 of 10 host(s): lab-3");
+    // One after another, the ten sleeps alone would take 10 s.
+    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    let docs = documents(&out.stdout);
+    let lines: Vec<&str> = docs[1].as_array().expect("result").iter().map(|v| v.as_str().unwrap_or("")).collect();
+    assert_eq!(lines[0], "lab-1 ok lab-1\n ");
+    assert!(lines[2].starts_with("lab-3 failed  lab-3 is broken (line 4,"), "{lines:?}");
+    assert_eq!(lines[9], "lab-10 ok lab-10\n ");
+}
+
+#[test]
+fn a_rollout_throws_naming_failed_unreachable_and_skipped_hosts_and_never_touches_the_skipped() {
+    let state = state_dir();
+    let marks = Marks::new();
+    let targets = ["lab-1", "dead-1", "lab-3", "lab-4", "lab-5", "lab-6"];
+    let script = format!(
+        "ssh::rollout({t}, #{{ batch: 2, max_fail: 1, name: \"app\" }}, |host| {{\n\
+           host.run({cmd:?});\n\
+         }});\n\
+         print(\"not reached\");\n",
+        t = hosts(&targets),
+        cmd = failing_on(&marks, &["lab-4"]),
+    );
+    fleet_test(state.path())
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai"])
+        .run_within(HANG)
+        .code(1)
+        .stderr_has("app: 2 ok, 1 failed, 1 unreachable, 2 skipped in ")
+        .stderr_has("app did not complete on 4 of 6 host(s): dead-1, lab-4, lab-5, lab-6")
+        .stderr_has("1 unreachable: dead-1")
+        .stderr_has("2 skipped: lab-5, lab-6")
+        .stderr_lacks("not reached");
+    assert_eq!(marks.hosts(), ["lab-1", "lab-3", "lab-4"]);
+}
+
+#[test]
+fn rollout_prompts_name_their_host_and_a_dry_run_plans_every_host() {
+    let marks = Marks::new();
+    let script = format!(
+        "ssh::rollout([\"lab-1\", \"lab-2\", \"lab-3\"], |host| {{\n\
+           let version = prompt(\"Version?\", #{{ fallback: \"v1\" }});\n\
+           host.run(`{touch} # ${{version}}`);\n\
+         }});\n",
+        touch = marks.touch()
+    );
+    let state = state_dir();
+    let out = fleet_test(state.path())
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai", "--dry-run"])
+        .run_within(HANG);
+    out.code(0)
+        .stderr_has("? lab-1: Version? v1")
+        .stderr_has("? lab-3: Version? v1")
+        .stderr_has("rollout: 3 ok, 0 failed, 0 unreachable, 0 skipped in ");
+    for host in ["lab-1", "lab-2", "lab-3"] {
+        out.stdout_has(&format!("ssh::run {host} {{\"command\":\"touch"));
+    }
+    assert!(marks.hosts().is_empty(), "a dry run ran {:?}", marks.hosts());
+}
+
+#[test]
+fn ctrl_c_stops_a_rollout_and_ends_its_remote_commands() {
+    let tag = unique("opsh-roll-int");
+    let command = PathBuf::from(format!("/tmp/{tag}.sh"));
+    std::fs::write(
+        &command,
+        format!("sleep 300 & echo $! > /tmp/{tag}-$OPSH_LAB_HOST; wait\n"),
+    )
+    .expect("write the command");
+    let script = format!(
+        "ssh::rollout([\"lab-1\", \"lab-2\", \"lab-3\"], |host| {{\n\
+           host.run(\"sh {}\");\n\
+         }});\n\
+         print(\"not reached\");\n",
+        command.display()
+    );
+    let mut running = Test::new()
+        .file("r.rhai", &script)
+        .args(&["run", "r.rhai"])
+        .lab()
+        .spawn();
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| PathBuf::from(format!("/tmp/{tag}-lab-{i}")))
+        .collect();
+    running.wait_until("the remote sleeps to start", |_| {
+        files
+            .iter()
+            .all(|f| std::fs::read_to_string(f).is_ok_and(|s| s.ends_with('\n')))
+    });
+    running.interrupt();
+    let out = running.finish();
+    let _ = std::fs::remove_file(&command);
+    out.code(130).stderr_lacks("not reached");
+    for file in &files {
+        let pid: i32 = std::fs::read_to_string(file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid number");
+        common::wait_gone(pid, "a remote sleep Ctrl-C should have ended");
+        let _ = std::fs::remove_file(file);
+    }
+}

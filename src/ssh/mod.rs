@@ -7,6 +7,7 @@ pub mod host;
 pub mod outcome;
 pub mod remote;
 pub mod remote_script;
+pub mod rollout;
 pub mod session;
 pub mod target;
 pub mod task;
@@ -33,6 +34,7 @@ pub fn register(engine: &mut Engine, ctx: &Arc<Context>) {
         Example: let web = ssh::connect(\"web-1\", #{ user: \"deploy\" });")
             .options(CONNECT_OPTIONS, connect);
         group::register_constructor(ssh);
+        rollout::register(ssh);
     });
     host::register(engine, ctx);
     group::register(engine, ctx);
