@@ -365,3 +365,98 @@ fn ctrl_c_stops_a_rollout_and_ends_its_remote_commands() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+#[test]
+fn limit_globs_narrow_groups_by_name_address_and_name_tag_and_refuse_connects_outside() {
+    let state = state_dir();
+    let marks = Marks::new();
+    let script = format!(
+        "fn deploy() {{\n\
+           let one = #{{ id: \"i-one\", public_ip: \"127.0.0.2\", tags: #{{ Name: \"web-a\" }} }};\n\
+           let two = #{{ id: \"i-two\", public_ip: \"127.0.0.3\", tags: #{{ Name: \"db-a\" }} }};\n\
+           ssh::group([one, two, \"lab-3\", \"lab-4\"]).run({touch:?});\n\
+           ssh::connect(\"lab-5\");\n\
+         }}\n\
+         fn nothing() {{ ssh::group([\"lab-1\", \"lab-2\"]).run({touch:?}).len() }}\n",
+        touch = marks.touch()
+    );
+    let test = || fleet_test(state.path()).file("r.rhai", &script);
+    test()
+        .args(&["run", "r.rhai", "deploy", "--limit", "web-*,127.0.0.3,lab-4"])
+        .run_within(HANG)
+        .code(1)
+        .stderr_has(": 3 ok, 0 failed, 0 unreachable, 0 skipped in ")
+        .stderr_has("ssh::connect: lab-5 is outside --limit web-*,127.0.0.3,lab-4");
+    assert_eq!(marks.hosts(), ["lab-1", "lab-2", "lab-4"]);
+    test()
+        .args(&["run", "r.rhai", "nothing", "--limit", "web-*"])
+        .run_within(HANG)
+        .code(0)
+        .stderr_has("ssh::group: --limit web-* leaves none of its 2 host(s)")
+        .stdout_is("0\n");
+    test()
+        .args(&["run", "r.rhai", "nothing", "--limit", "lab-1,,x"])
+        .run()
+        .code(2)
+        .stderr_has("has an empty pattern");
+}
+
+#[test]
+fn limit_failed_reruns_exactly_the_hosts_that_failed_once_the_cause_is_fixed() {
+    let state = state_dir();
+    let marks = Marks::new();
+    let flags = Marks::new();
+    for host in ["lab-2", "lab-4"] {
+        std::fs::write(flags.0.join(host), "").expect("break the host");
+    }
+    let script = format!(
+        "fn deploy() {{\n\
+           ssh::group([\"lab-1\", \"lab-2\", \"lab-3\", \"lab-4\", \"lab-5\"]).run(\"{touch}; test ! -e {flags}/$OPSH_LAB_HOST\");\n\
+         }}\n\
+         fn other() {{ 1 }}\n",
+        touch = marks.touch(),
+        flags = flags.0.display()
+    );
+    let test = || fleet_test(state.path()).file("r.rhai", &script);
+    test()
+        .args(&["run", "r.rhai", "other", "--limit", "@failed"])
+        .run()
+        .code(2)
+        .stderr_has("--limit @failed: no earlier run of r.rhai other is on record");
+    test()
+        .args(&["run", "r.rhai", "deploy"])
+        .run_within(HANG)
+        .code(1)
+        .stderr_has("failed on 2 of 5 host(s): lab-2, lab-4");
+    let first_run = Test::new()
+        .env("XDG_STATE_HOME", state.path().to_str().expect("utf-8"))
+        .args(&["journal", "--output", "json"])
+        .run();
+    let runs: serde_json::Value = serde_json::from_str(&first_run.stdout).expect("runs");
+    let first_run = runs[0]["run"].as_str().expect("a run id").to_string();
+
+    // The cause is fixed; only the two hosts that failed run again.
+    for host in ["lab-2", "lab-4"] {
+        std::fs::remove_file(flags.0.join(host)).expect("fix the host");
+    }
+    let again = Marks::new();
+    let script = script.replace(&marks.0.display().to_string(), &again.0.display().to_string());
+    let retry = |limit: &str| {
+        fleet_test(state.path())
+            .file("r.rhai", &script)
+            .args(&["run", "r.rhai", "deploy", "--limit", limit])
+            .run_within(HANG)
+    };
+    retry("@failed")
+        .code(0)
+        .stderr_has(&format!("--limit @failed: 2 host(s) from run {first_run}: lab-2, lab-4"))
+        .stderr_has(": 2 ok, 0 failed, 0 unreachable, 0 skipped in ");
+    assert_eq!(again.hosts(), ["lab-2", "lab-4"]);
+    // That run failed nowhere; the first one is still on record by its id.
+    retry("@failed")
+        .code(2)
+        .stderr_has("no host failed, was unreachable or was skipped in run");
+    retry(&format!("@failed:{first_run}"))
+        .code(0)
+        .stderr_has(": 2 ok, 0 failed");
+}
