@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::app::cli::CommonArgs;
 use crate::core::output::OutputFormat;
-use crate::core::settings::{AwsSettings, Settings, SshSettings};
+use crate::core::settings::{AwsSettings, SUDO_PASSWORD_ENV, Settings, SshSettings};
 use crate::script::error::{Error, Result};
 
 pub const CONFIG_FILE: &str = "opsh.toml";
@@ -26,8 +26,7 @@ const AWS_TIMEOUT_RANGE: std::ops::RangeInclusive<f64> = 0.001..=3600.0;
 /// The SDK reads this itself, and quietly ignores a value it cannot parse
 /// (sending the calls to AWS instead): opsh checks it like its own.
 const ENDPOINT_URL_ENV: &str = "AWS_ENDPOINT_URL";
-/// The sudo password, when --ask-sudo-password is not given.
-pub const SUDO_PASSWORD_ENV: &str = "OPSH_SUDO_PASSWORD";
+
 
 /// `opsh.toml`, found in the current directory or a parent.
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::core::output::OutputFormat;
 
+/// The sudo password, when --ask-sudo-password is not given. Processes
+/// opsh starts (ssh, local commands) never inherit it.
+pub const SUDO_PASSWORD_ENV: &str = "OPSH_SUDO_PASSWORD";
+
 #[derive(Debug, Clone)]
 pub struct AwsSettings {
     pub region: Option<String>,

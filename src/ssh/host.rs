@@ -93,6 +93,7 @@ async fn fetch(
         quiet_stderr: true,
         timeout: None,
         capture_limit: CAPTURE_LIMIT,
+        sudo_password: None,
     };
     let done = remote::exec(&pool(ctx), &host.spec, job, &ctx.output).await?;
     if let Stdout::TooLarge = done.stdout {
@@ -189,6 +190,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
             quiet_stderr: true,
             timeout: None,
             capture_limit: CAPTURE_LIMIT,
+            sudo_password: None,
         };
         remote::exec(&pool(ctx), &host.spec, job, &ctx.output).await
     })?;
@@ -216,7 +218,8 @@ fn shell(ctx: &Context, host: &Host) -> RhaiResult<()> {
         .block_on(async { pool(ctx).master(&host.spec).await })?
         .map_err(Failure::from)?;
     let mut cmd = std::process::Command::new("ssh");
-    cmd.arg("-S")
+    cmd.env_remove(crate::core::settings::SUDO_PASSWORD_ENV)
+        .arg("-S")
         .arg(master.session.control_socket())
         .args(["-o", "ControlMaster=no", "-t"]);
     if let Some(config) = pool(ctx).config() {

@@ -92,6 +92,32 @@ pub fn sudo(user: &str, script: &str) -> String {
     format!("sudo -n -u {} -- sh -c {}", quote(user), quote(script))
 }
 
+/// The prompt opsh gives `sudo -S -p`: the line by which opsh knows sudo
+/// asks (on stderr). It ends the line, so a line reader sees it at once; it
+/// has no `%`, which sudo would expand.
+pub const SUDO_PROMPT: &str = "[opsh: sudo asks for the password]\n";
+/// Printed on stderr by the command once sudo let it run: what follows on
+/// stdin is the command's own.
+pub const SUDO_ADMITTED: &str = "[opsh: sudo admitted the command]";
+
+/// `script` run as `user` through sudo, which reads the password on stdin
+/// (`-S`) after asking with opsh's own prompt; the command first says it
+/// was admitted, so opsh knows when its own input may follow.
+pub fn sudo_with_password(user: &str, script: &str) -> String {
+    let admitted = format!("printf '%s\\n' {} >&2\n{script}", quote(SUDO_ADMITTED));
+    format!(
+        "sudo -S -p {} -u {} -- sh -c {}",
+        quote(SUDO_PROMPT),
+        quote(user),
+        quote(&admitted)
+    )
+}
+
+/// What a host's Result says when sudo refused the password given.
+pub fn incorrect_password(host: &str) -> String {
+    format!("sudo on {host}: incorrect password")
+}
+
 /// sudo refused because it wanted a password (`-n` makes it fail, not ask).
 pub fn sudo_wants_password(stderr: &str) -> bool {
     stderr.contains("a password is required")

@@ -24,7 +24,7 @@ use crate::core::descriptors;
 use crate::core::failure::Failure;
 use crate::core::runtime::Runtime;
 use crate::core::services::Service;
-use crate::core::settings::SshSettings;
+use crate::core::settings::{SUDO_PASSWORD_ENV, SshSettings};
 
 /// A master exits after this long without a session.
 const MASTER_IDLE_SECS: usize = 60;
@@ -341,7 +341,7 @@ impl Pool {
         let ctl = dir.join(&id);
         let log = dir.join(format!("{id}.log"));
         let mut ssh = tokio::process::Command::new("ssh");
-        ssh.arg("-F")
+        ssh.env_remove(SUDO_PASSWORD_ENV).arg("-F")
             .arg(&config)
             .arg("-E")
             .arg(&log)
@@ -448,7 +448,7 @@ impl Pool {
             hint,
         };
         let mut cmd = tokio::process::Command::new("ssh");
-        cmd.arg("-G");
+        cmd.env_remove(SUDO_PASSWORD_ENV).arg("-G");
         if let Some(config) = &self.config {
             cmd.arg("-F").arg(config);
         }
