@@ -72,7 +72,10 @@ impl Drop for Marks {
 /// A command that fails on the lab hosts named, and marks every host it runs on.
 fn failing_on(marks: &Marks, failing: &[&str]) -> String {
     let cases = failing.join("|");
-    format!("{}; case $OPSH_LAB_HOST in {cases}) exit 3;; esac", marks.touch())
+    format!(
+        "{}; case $OPSH_LAB_HOST in {cases}) exit 3;; esac",
+        marks.touch()
+    )
 }
 
 fn hosts(names: &[&str]) -> String {
@@ -122,7 +125,9 @@ fn thresholds_count_unreachable_hosts_with_numbers_and_percentages() {
     // lab-6) runs; lab-5 fails there, 3 of 8 exceeds it, and wave 4 (lab-7,
     // lab-8) is skipped.
     let marks = Marks::new();
-    let targets = ["lab-1", "dead-1", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8"];
+    let targets = [
+        "lab-1", "dead-1", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8",
+    ];
     let cmd = failing_on(&marks, &["lab-4", "lab-5"]);
     let script = format!(
         "fn waves(opts) {{\n\
@@ -134,7 +139,9 @@ fn thresholds_count_unreachable_hosts_with_numbers_and_percentages() {
     let out = fleet_test(state.path())
         .file(
             "p.rhai",
-            &format!("{script}fn percent() {{ waves(#{{ batch: \"25%\", max_fail: \"25%\" }}) }}\n"),
+            &format!(
+                "{script}fn percent() {{ waves(#{{ batch: \"25%\", max_fail: \"25%\" }}) }}\n"
+            ),
         )
         .args(&["run", "p.rhai", "percent", "--output", "json"])
         .run_within(HANG);
@@ -148,16 +155,33 @@ fn thresholds_count_unreachable_hosts_with_numbers_and_percentages() {
         .as_array()
         .expect("hosts")
         .iter()
-        .map(|h| format!("{}={}", h["host"].as_str().unwrap_or(""), h["status"].as_str().unwrap_or("")))
+        .map(|h| {
+            format!(
+                "{}={}",
+                h["host"].as_str().unwrap_or(""),
+                h["status"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
         [
-            "lab-1=ok", "dead-1=unreachable", "lab-3=ok", "lab-4=failed", "lab-5=failed",
-            "lab-6=ok", "lab-7=skipped", "lab-8=skipped"
+            "lab-1=ok",
+            "dead-1=unreachable",
+            "lab-3=ok",
+            "lab-4=failed",
+            "lab-5=failed",
+            "lab-6=ok",
+            "lab-7=skipped",
+            "lab-8=skipped"
         ]
     );
-    let results: Vec<String> = docs[1].as_array().expect("the result").iter().map(|v| v.as_str().unwrap_or("").to_string()).collect();
+    let results: Vec<String> = docs[1]
+        .as_array()
+        .expect("the result")
+        .iter()
+        .map(|v| v.as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(results[7], "lab-8=-1");
     assert_eq!(marks.hosts(), ["lab-1", "lab-3", "lab-4", "lab-5", "lab-6"]);
 
@@ -218,13 +242,22 @@ fn without_batch_every_host_runs_and_the_summary_and_journal_say_how_each_did() 
     assert_eq!(hosts[0]["host"], "lab-1");
     assert_eq!(hosts[0]["status"], "failed");
     assert_eq!(hosts[2]["status"], "unreachable");
-    assert!(hosts[0]["error"].as_str().unwrap_or("").contains("exit code 3"), "{hosts}");
+    assert!(
+        hosts[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exit code 3"),
+        "{hosts}"
+    );
 }
 
 #[test]
 fn wave_options_are_checked() {
     for (opts, message) in [
-        ("#{ batch: 0 }", "option `batch` must be a number of hosts (at least 1)"),
+        (
+            "#{ batch: 0 }",
+            "option `batch` must be a number of hosts (at least 1)",
+        ),
         ("#{ batch: \"0%\" }", "option `batch` must be"),
         ("#{ max_fail: \"150%\" }", "option `max_fail` must be"),
         ("#{ pause: -1 }", "option `pause` must be from 0"),
@@ -241,7 +274,9 @@ fn wave_options_are_checked() {
 #[test]
 fn a_rollout_runs_a_batch_in_parallel_and_a_throw_fails_only_its_host() {
     let state = state_dir();
-    let targets = ["lab-1", "lab-2", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8", "lab-9", "lab-10"];
+    let targets = [
+        "lab-1", "lab-2", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8", "lab-9", "lab-10",
+    ];
     let script = format!(
         "fn roll() {{\n\
            let outcomes = ssh::rollout({t}, #{{ warn: true }}, |host| {{\n\
@@ -265,9 +300,17 @@ fn a_rollout_runs_a_batch_in_parallel_and_a_throw_fails_only_its_host() {
     // One after another, the ten sleeps alone would take 10 s.
     assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
     let docs = documents(&out.stdout);
-    let lines: Vec<&str> = docs[1].as_array().expect("result").iter().map(|v| v.as_str().unwrap_or("")).collect();
+    let lines: Vec<&str> = docs[1]
+        .as_array()
+        .expect("result")
+        .iter()
+        .map(|v| v.as_str().unwrap_or(""))
+        .collect();
     assert_eq!(lines[0], "lab-1 ok lab-1\n ");
-    assert!(lines[2].starts_with("lab-3 failed  lab-3 is broken (line 4,"), "{lines:?}");
+    assert!(
+        lines[2].starts_with("lab-3 failed  lab-3 is broken (line 4,"),
+        "{lines:?}"
+    );
     assert_eq!(lines[9], "lab-10 ok lab-10\n ");
 }
 
@@ -319,7 +362,11 @@ fn rollout_prompts_name_their_host_and_a_dry_run_plans_every_host() {
     for host in ["lab-1", "lab-2", "lab-3"] {
         out.stdout_has(&format!("ssh::run {host} {{\"command\":\"touch"));
     }
-    assert!(marks.hosts().is_empty(), "a dry run ran {:?}", marks.hosts());
+    assert!(
+        marks.hosts().is_empty(),
+        "a dry run ran {:?}",
+        marks.hosts()
+    );
 }
 
 #[test]
@@ -382,7 +429,13 @@ fn limit_globs_narrow_groups_by_name_address_and_name_tag_and_refuse_connects_ou
     );
     let test = || fleet_test(state.path()).file("r.rhai", &script);
     test()
-        .args(&["run", "r.rhai", "deploy", "--limit", "web-*,127.0.0.3,lab-4"])
+        .args(&[
+            "run",
+            "r.rhai",
+            "deploy",
+            "--limit",
+            "web-*,127.0.0.3,lab-4",
+        ])
         .run_within(HANG)
         .code(1)
         .stderr_has(": 3 ok, 0 failed, 0 unreachable, 0 skipped in ")
@@ -440,7 +493,10 @@ fn limit_failed_reruns_exactly_the_hosts_that_failed_once_the_cause_is_fixed() {
         std::fs::remove_file(flags.0.join(host)).expect("fix the host");
     }
     let again = Marks::new();
-    let script = script.replace(&marks.0.display().to_string(), &again.0.display().to_string());
+    let script = script.replace(
+        &marks.0.display().to_string(),
+        &again.0.display().to_string(),
+    );
     let retry = |limit: &str| {
         fleet_test(state.path())
             .file("r.rhai", &script)
@@ -449,7 +505,9 @@ fn limit_failed_reruns_exactly_the_hosts_that_failed_once_the_cause_is_fixed() {
     };
     retry("@failed")
         .code(0)
-        .stderr_has(&format!("--limit @failed: 2 host(s) from run {first_run}: lab-2, lab-4"))
+        .stderr_has(&format!(
+            "--limit @failed: 2 host(s) from run {first_run}: lab-2, lab-4"
+        ))
         .stderr_has(": 2 ok, 0 failed, 0 unreachable, 0 skipped in ");
     assert_eq!(again.hosts(), ["lab-2", "lab-4"]);
     // That run failed nowhere; the first one is still on record by its id.
@@ -459,4 +517,17 @@ fn limit_failed_reruns_exactly_the_hosts_that_failed_once_the_cause_is_fixed() {
     retry(&format!("@failed:{first_run}"))
         .code(0)
         .stderr_has(": 2 ok, 0 failed");
+}
+
+#[test]
+fn check_holds_rollout_options_to_their_keys() {
+    Test::new()
+        .file(
+            "r.rhai",
+            "fn deploy() { ssh::rollout([\"lab-1\"], #{ bach: 2 }, |host| host.run(\"true\")); }\n",
+        )
+        .args(&["check", "r.rhai"])
+        .run()
+        .code(2)
+        .stderr_has("bach");
 }

@@ -126,7 +126,10 @@ fn groups_and_rollouts_take_the_password_as_an_option_and_write_and_upload_use_i
         .args(["-u", target()])
         .output()
         .expect("id");
-    let uid: u32 = String::from_utf8_lossy(&uid.stdout).trim().parse().expect("uid");
+    let uid: u32 = String::from_utf8_lossy(&uid.stdout)
+        .trim()
+        .parse()
+        .expect("uid");
     let written = std::fs::read_to_string(dir.join("written"));
     let (written_owner, uploaded_owner) = (owner("written"), owner("uploaded"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -176,7 +179,10 @@ fn ask_sudo_password_reads_it_once_and_it_is_never_on_a_command_line() {
     });
     seen |= command_lines().iter().any(|line| line.contains(&pw));
     let out = running.finish();
-    for entry in std::fs::read_dir("/tmp").expect("/tmp").filter_map(Result::ok) {
+    for entry in std::fs::read_dir("/tmp")
+        .expect("/tmp")
+        .filter_map(Result::ok)
+    {
         if entry.file_name().to_string_lossy().starts_with(&tag) {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -184,4 +190,26 @@ fn ask_sudo_password_reads_it_once_and_it_is_never_on_a_command_line() {
     out.code(0).stdout_lacks(&pw).stderr_lacks(&pw);
     assert!(!seen, "the password was on a command line");
     assert!(!journal_text(state.path()).contains(&pw));
+}
+
+#[test]
+fn with_a_password_a_sudo_that_does_not_ask_still_gets_the_input() {
+    // sudo to root on a lab host is the recording stand-in, which never asks:
+    // the command and the file still get their input.
+    let state = tempfile::tempdir().expect("state");
+    let name = unique("opsh-sudo-root");
+    let script = format!(
+        "let h = ssh::connect(\"lab-12\");\n\
+         print(h.sudo(\"cat\", #{{ stdin: \"piped\\n\", quiet: true }}).stdout);\n\
+         h.write(\"/etc/{name}\", \"as root\\n\", #{{ sudo: true }});\n"
+    );
+    let out = sudo_test(&script, state.path())
+        .env("OPSH_SUDO_PASSWORD", &password())
+        .args(&["run", "r.rhai"])
+        .run_within(HANG);
+    let file = common::lab::host_dir("lab-12").join(format!("root/etc/{name}"));
+    let written = std::fs::read_to_string(&file);
+    let _ = std::fs::remove_file(&file);
+    out.code(0).stdout_has("piped\n");
+    assert_eq!(written.expect("the file sudo wrote"), "as root\n");
 }

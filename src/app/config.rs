@@ -27,7 +27,6 @@ const AWS_TIMEOUT_RANGE: std::ops::RangeInclusive<f64> = 0.001..=3600.0;
 /// (sending the calls to AWS instead): opsh checks it like its own.
 const ENDPOINT_URL_ENV: &str = "AWS_ENDPOINT_URL";
 
-
 /// `opsh.toml`, found in the current directory or a parent.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +165,9 @@ fn sudo_password(ask: bool) -> Result<Option<String>> {
             Ok(password) => password,
             Err(std::env::VarError::NotPresent) => return Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(Error::usage(format!("{SUDO_PASSWORD_ENV} is not UTF-8 text")));
+                return Err(Error::usage(format!(
+                    "{SUDO_PASSWORD_ENV} is not UTF-8 text"
+                )));
             }
         }
     };

@@ -492,7 +492,12 @@ fn show_hosts(run: &Run) {
                 .and_then(|e| e.lines().next())
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default();
-            outln!("  {:<12} {} ({:.1} s){why}", h.status.as_str(), h.host, h.seconds);
+            outln!(
+                "  {:<12} {} ({:.1} s){why}",
+                h.status.as_str(),
+                h.host,
+                h.seconds
+            );
         }
     }
 }
@@ -505,7 +510,10 @@ pub fn failed_hosts(
     function: Option<&str>,
     wanted: Option<&str>,
 ) -> Result<(String, Vec<String>)> {
-    let what = format!("{runbook}{}", function.map(|f| format!(" {f}")).unwrap_or_default());
+    let what = format!(
+        "{runbook}{}",
+        function.map(|f| format!(" {f}")).unwrap_or_default()
+    );
     let same = |run: &Run| {
         run.header.function.as_deref() == function && same_runbook(&run.header.runbook, runbook)
     };

@@ -8,8 +8,8 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use rhai::{
-    Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Map, Module, NativeCallContext, Position,
-    RhaiFunc, RhaiNativeFunc, Shared, Variant,
+    Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Map, Module, NativeCallContext,
+    Position, RhaiFunc, RhaiNativeFunc, Shared, Variant,
 };
 
 use crate::core::context::Context;

@@ -38,9 +38,10 @@ impl Machine for Map {
             private_ip: field("private_ip"),
             public_dns: field("public_dns"),
             private_dns: field("private_dns"),
-            label: self
-                .get("tags")
-                .and_then(|t| t.read_lock::<Map>().and_then(|t| t.get("Name").map(ToString::to_string))),
+            label: self.get("tags").and_then(|t| {
+                t.read_lock::<Map>()
+                    .and_then(|t| t.get("Name").map(ToString::to_string))
+            }),
         }
     }
 }

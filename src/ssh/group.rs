@@ -262,22 +262,24 @@ async fn run_wave(
     // More permits than hosts change nothing, and the semaphore refuses
     // counts near usize::MAX (`#{ concurrency: 9223372036854775807 }`).
     let limit = tokio::sync::Semaphore::new(group.concurrency.clamp(1, wave.len().max(1)));
-    let work = wave.filter_map(|i| Some((i, group.members.get(i)?))).map(|(i, member)| {
-        let limit = &limit;
-        async move {
-            // The semaphore is never closed, so acquiring cannot fail.
-            let _permit = limit.acquire().await.ok();
-            tracker.set(i, State::Running);
-            let outcome = on_host(ctx, member, task, capture_limit).await;
-            let state = if outcome.status == Status::Ok {
-                State::Done
-            } else {
-                State::Failed
-            };
-            tracker.set(i, state);
-            outcome
-        }
-    });
+    let work = wave
+        .filter_map(|i| Some((i, group.members.get(i)?)))
+        .map(|(i, member)| {
+            let limit = &limit;
+            async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = limit.acquire().await.ok();
+                tracker.set(i, State::Running);
+                let outcome = on_host(ctx, member, task, capture_limit).await;
+                let state = if outcome.status == Status::Ok {
+                    State::Done
+                } else {
+                    State::Failed
+                };
+                tracker.set(i, state);
+                outcome
+            }
+        });
     crate::core::runtime::join_all(work.collect()).await
 }
 
@@ -306,7 +308,14 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
         }
         let done = ctx
             .runtime
-            .block_on(run_wave(ctx, group, wave.clone(), &task, &tracker, capture_limit))
+            .block_on(run_wave(
+                ctx,
+                group,
+                wave.clone(),
+                &task,
+                &tracker,
+                capture_limit,
+            ))
             .inspect_err(|_| tracker.report_interrupted(&label))?;
         for (i, outcome) in wave.clone().zip(done) {
             if outcome.status != Status::Ok {

@@ -63,9 +63,9 @@ pub struct Job<'a> {
     pub timeout: Option<Duration>,
     /// The most of stderr, and of stdout captured as Lines, to keep.
     pub capture_limit: usize,
-    /// The script runs sudo with opsh's prompt (`sudo_with_password`): the
-    /// password is written on stdin when sudo asks, the input once sudo
-    /// admitted the command.
+    /// The script runs sudo with opsh's prompt (`sudo_with_password`):
+    /// this password is written on stdin when sudo asks, the input once
+    /// sudo admitted the command.
     pub sudo_password: Option<String>,
 }
 
@@ -138,7 +138,7 @@ pub async fn exec(
     let sudo = job.sudo_password.is_some();
     let feed = async {
         match job.sudo_password {
-            Some(password) => feed_after_sudo(stdin, job.input, password, gates).await,
+            Some(password) => feed_with_sudo(stdin, job.input, password, gates).await,
             None => feed(stdin, job.input).await,
         }
     };
@@ -232,7 +232,11 @@ async fn watch_sudo<R: AsyncRead + Unpin>(
     loop {
         let mut line = Vec::new();
         let limit = u64::try_from(PREAMBLE_LIMIT).unwrap_or(u64::MAX);
-        match (&mut *reader).take(limit).read_until(b'\n', &mut line).await {
+        match (&mut *reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -259,9 +263,9 @@ async fn watch_sudo<R: AsyncRead + Unpin>(
 }
 
 /// Write the password when sudo asks, then the input once sudo admitted
-/// the command. If neither comes (sudo refused, or is missing), stdin is
-/// closed.
-async fn feed_after_sudo(
+/// the command. If sudo neither asks nor admits (it refused, or is
+/// missing), stdin is closed.
+async fn feed_with_sudo(
     pipe: Option<openssh::ChildStdin>,
     input: Input,
     password: String,
@@ -270,6 +274,7 @@ async fn feed_after_sudo(
     let Some(mut pipe) = pipe else {
         return Ok(());
     };
+    let mut input = Some(input);
     while let Some(gate) = gates.recv().await {
         match gate {
             Gate::Password => {
@@ -278,7 +283,12 @@ async fn feed_after_sudo(
                 let _ = pipe.write_all(&line).await;
                 let _ = pipe.flush().await;
             }
-            Gate::Admitted => return feed(Some(pipe), input).await,
+            Gate::Admitted => {
+                if let Some(rest) = input.take() {
+                    write_input(&mut pipe, rest).await?;
+                }
+                break;
+            }
         }
     }
     let _ = pipe.shutdown().await;
@@ -305,6 +315,13 @@ async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), Str
     let Some(mut pipe) = pipe else {
         return Ok(());
     };
+    write_input(&mut pipe, input).await?;
+    let _ = pipe.shutdown().await;
+    Ok(())
+}
+
+/// Write `input` to the command's stdin, leaving it open.
+async fn write_input(pipe: &mut openssh::ChildStdin, input: Input) -> Result<(), String> {
     match input {
         Input::Null => {}
         Input::Bytes(bytes) => {
@@ -326,7 +343,6 @@ async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), Str
             }
         }
     }
-    let _ = pipe.shutdown().await;
     Ok(())
 }
 

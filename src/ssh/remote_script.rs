@@ -169,6 +169,9 @@ pub struct Install<'a> {
     pub sudo: Option<&'a str>,
     /// Makes temporary names unique.
     pub token: &'a str,
+    /// sudo asks for the password (`sudo -S`, opsh's prompt): it comes
+    /// first on stdin, then the data, which the install reads as the user.
+    pub sudo_asks: bool,
 }
 
 /// The script that reads the file on stdin and installs it atomically:
@@ -226,6 +229,21 @@ pub fn install(i: &Install) -> Result<String, String> {
              cat > \"$t\" || exit 1\n{}{finish}",
             check("$t")
         ),
+        Some(user) if i.sudo_asks => {
+            check_account("sudo user", user)?;
+            // The user reads the data itself (after sudo took the password
+            // from stdin), so any user can be the target: a staged file
+            // would be the login user's. Only file tools touch the
+            // destination, as below.
+            let root = format!(
+                "{head}cp -p \"$d\" \"$t\" 2>/dev/null || touch \"$t\" || exit 1\n\
+                 tee \"$t\" > /dev/null || exit 1\n\
+                 n=$(cat \"$t\" | wc -c) || exit 1\n\
+                 if [ \"$((n))\" -ne {size} ]; then echo \"opsh: transfer incomplete: $((n)) of {size} bytes arrived; $d is unchanged\" >&2; exit 1; fi\n\
+                 {finish}"
+            );
+            sudo_with_password(user, &root)
+        }
         Some(user) => {
             check_account("sudo user", user)?;
             // Only file tools, no redirections, run as root: hosts that
@@ -310,6 +328,7 @@ mod tests {
             mode,
             owner: None,
             sudo: None,
+            sudo_asks: false,
             token: "t1",
         })
     }

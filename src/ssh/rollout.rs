@@ -8,8 +8,8 @@
 //! block until their remote work is done, so parallel hosts need parallel
 //! callers. Their prompts are asked one at a time, naming the host.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
@@ -100,15 +100,29 @@ fn on_host(ctx: &Context, call: &NativeCallContext, f: &FnPtr, member: &ConnectR
         }
     });
     let spec = match spec {
-        Err(interrupted) => return done(Status::Failed, Some("interrupted".into()), Dynamic::UNIT, Some(interrupted)),
+        Err(interrupted) => {
+            return done(
+                Status::Failed,
+                Some("interrupted".into()),
+                Dynamic::UNIT,
+                Some(interrupted),
+            );
+        }
         Ok(Err(e)) => {
             let failure: Failure = e.into();
-            return done(Status::Unreachable, Some(failure.to_string()), Dynamic::UNIT, None);
+            return done(
+                Status::Unreachable,
+                Some(failure.to_string()),
+                Dynamic::UNIT,
+                None,
+            );
         }
         Ok(Ok(spec)) => spec,
     };
     let host = Dynamic::from(Host::new(spec));
-    match on_behalf_of(&member.name, || f.call_within_context::<Dynamic>(call, (host,))) {
+    match on_behalf_of(&member.name, || {
+        f.call_within_context::<Dynamic>(call, (host,))
+    }) {
         Ok(value) => done(Status::Ok, None, value, None),
         Err(error) => {
             let message = reason(&error);
@@ -185,8 +199,10 @@ fn rollout(
                 .block_on(async { tokio::time::sleep(pause).await })
                 .inspect_err(|_| tracker.report_interrupted(&label))?;
         }
-        let wave: Vec<(usize, &ConnectRequest)> =
-            range.clone().filter_map(|i| Some((i, members.get(i)?))).collect();
+        let wave: Vec<(usize, &ConnectRequest)> = range
+            .clone()
+            .filter_map(|i| Some((i, members.get(i)?)))
+            .collect();
         let mut stop = None;
         for (i, mut done) in run_wave(ctx, call, &f, &wave, at_once, &tracker) {
             if done.outcome.status != Status::Ok {
@@ -236,7 +252,10 @@ fn rollout(
         .filter(|h| h.status != Status::Ok)
         .map(|h| h.host.clone())
         .collect();
-    let outcomes: Array = done.into_iter().map(|(o, value)| outcome_map(o, value)).collect();
+    let outcomes: Array = done
+        .into_iter()
+        .map(|(o, value)| outcome_map(o, value))
+        .collect();
     if bad.is_empty() {
         return Ok(outcomes);
     }

@@ -341,7 +341,8 @@ impl Pool {
         let ctl = dir.join(&id);
         let log = dir.join(format!("{id}.log"));
         let mut ssh = tokio::process::Command::new("ssh");
-        ssh.env_remove(SUDO_PASSWORD_ENV).arg("-F")
+        ssh.env_remove(SUDO_PASSWORD_ENV)
+            .arg("-F")
             .arg(&config)
             .arg("-E")
             .arg(&log)

@@ -133,9 +133,8 @@ impl Task {
         Ok(task)
     }
 
-    /// The install script; with a sudo password, all of it runs under
-    /// `sudo -S` (the data follows once sudo admitted it), otherwise only
-    /// file tools run under `sudo -n`.
+    /// The install script; with a sudo password, its sudo is `sudo -S`
+    /// (the password first on stdin, then the data).
     fn install_script(&self, size: u64, token: &str, password: bool) -> RhaiResult<String> {
         let Action::Install {
             remote,
@@ -147,21 +146,16 @@ impl Task {
         else {
             return Err(runtime_error("internal: not an install"));
         };
-        let install = |sudo: Option<&str>| {
-            remote_script::install(&remote_script::Install {
-                remote,
-                size,
-                mode: mode.as_deref(),
-                owner: owner.as_deref(),
-                sudo,
-                token,
-            })
-            .map_err(runtime_error)
-        };
-        match (sudo, password) {
-            (Some(user), true) => Ok(remote_script::sudo_with_password(user, &install(None)?)),
-            _ => install(sudo.as_deref()),
-        }
+        remote_script::install(&remote_script::Install {
+            remote,
+            size,
+            mode: mode.as_deref(),
+            owner: owner.as_deref(),
+            sudo: sudo.as_deref(),
+            token,
+            sudo_asks: password && sudo.is_some(),
+        })
+        .map_err(runtime_error)
     }
 
     /// What the Result's `command` says.
@@ -277,7 +271,13 @@ impl Task {
         if done.sudo_refused {
             let refused = remote_script::incorrect_password(name);
             entry.failed(&refused);
-            return Ok(CmdResult::new(name, &self.describe(), done.code.max(1), String::new(), refused + "\n"));
+            return Ok(CmdResult::new(
+                name,
+                &self.describe(),
+                done.code.max(1),
+                String::new(),
+                refused + "\n",
+            ));
         }
         if done.code == 0 {
             entry.done(serde_json::json!({ "code": done.code }));

@@ -52,7 +52,6 @@ pub struct Waves {
     pause: Option<Duration>,
 }
 
-
 impl Waves {
     pub fn parse(opts: &Options) -> RhaiResult<Self> {
         let function = opts.function();
@@ -67,10 +66,20 @@ impl Waves {
         let pause = match opts.value("pause") {
             None => None,
             Some(v) => {
-                let secs = v.as_int().map(|i| i as f64).or_else(|_| v.as_float()).map_err(|_| {
-                    runtime_error(format!("{function}: option `pause` must be a number of seconds, not {v}"))
-                })?;
-                Some(duration(&format!("{function}: option `pause`"), secs, Bound::Zero)?)
+                let secs = v
+                    .as_int()
+                    .map(|i| i as f64)
+                    .or_else(|_| v.as_float())
+                    .map_err(|_| {
+                        runtime_error(format!(
+                            "{function}: option `pause` must be a number of seconds, not {v}"
+                        ))
+                    })?;
+                Some(duration(
+                    &format!("{function}: option `pause`"),
+                    secs,
+                    Bound::Zero,
+                )?)
             }
         };
         Ok(Self {
@@ -147,7 +156,10 @@ mod tests {
         assert_eq!(w.split(10), vec![0..3, 3..6, 6..9, 9..10]);
         assert_eq!(w.split(0), Vec::<Range<usize>>::new());
         assert_eq!(waves(None, None).split(3), vec![0..3]);
-        assert_eq!(waves(Some(Amount::Percent(1)), None).split(3), vec![0..1, 1..2, 2..3]);
+        assert_eq!(
+            waves(Some(Amount::Percent(1)), None).split(3),
+            vec![0..1, 1..2, 2..3]
+        );
     }
 
     #[test]

@@ -281,8 +281,8 @@ impl Outcome {
             return out;
         };
         for file in files {
-            let text = std::fs::read_to_string(file.expect("journal entry").path())
-                .expect("journal file");
+            let text =
+                std::fs::read_to_string(file.expect("journal entry").path()).expect("journal file");
             for line in text.lines() {
                 let entry: serde_json::Value =
                     serde_json::from_str(line).expect("a journal line is JSON");
