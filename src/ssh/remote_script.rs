@@ -443,4 +443,45 @@ mod tests {
         assert!(check_account("owner", "www-data:www-data").is_ok());
         assert!(check_account("owner", "-R").is_err() && check_account("owner", "a b").is_err());
     }
+
+    #[test]
+    fn a_sudo_that_asks_says_when_it_admitted_the_command_and_installs_from_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        // A sudo that asks nothing: it runs what follows `--` as it is.
+        let fake = dir.path().join("sudo");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("PATH={}:$PATH\n", dir.path().display());
+        let script = sudo_with_password("svc", "cat");
+        assert!(
+            script
+                .starts_with("sudo -S -p '[opsh: sudo asks for the password]\n' -u svc -- sh -c "),
+            "{script}"
+        );
+        let (code, stdout, stderr) = sh_in(dir.path(), &format!("{path}{script}"), b"the input\n");
+        assert_eq!((code, stdout.as_str()), (0, "the input\n"), "{stderr}");
+        assert_eq!(stderr, format!("{SUDO_ADMITTED}\n"));
+        let install = install(&Install {
+            remote: "f",
+            size: 4,
+            mode: Some("0600"),
+            owner: None,
+            sudo: Some("svc"),
+            token: "t",
+            sudo_asks: true,
+        })
+        .unwrap();
+        let (code, _, stderr) = sh_in(dir.path(), &format!("{path}{install}"), b"data");
+        assert_eq!(code, 0, "{stderr}");
+        let file = dir.path().join("f");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
 }

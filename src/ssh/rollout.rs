@@ -45,6 +45,10 @@ pub const ROLLOUT_OPTIONS: &[&str] = &[
     "name",
 ];
 
+/// The stack of each host's thread: a closure's script may nest deeply,
+/// as the runbook's own thread allows (reserved, not used up front).
+const HOST_STACK: usize = 256 << 20;
+
 /// One host's outcome and the closure's value.
 struct Done {
     outcome: HostOutcome,
@@ -143,23 +147,32 @@ fn run_wave(
 ) -> Vec<(usize, Done)> {
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(wave.len()));
+    // Each worker takes the wave's next host until none is left.
+    let work = || {
+        while let Some((i, member)) = wave.get(next.fetch_add(1, Ordering::SeqCst)) {
+            tracker.set(*i, State::Running);
+            let outcome = on_host(ctx, call, f, member);
+            let state = if outcome.outcome.status == Status::Ok {
+                State::Done
+            } else {
+                State::Failed
+            };
+            tracker.set(*i, state);
+            done.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((*i, outcome));
+        }
+    };
     std::thread::scope(|scope| {
         for _ in 0..at_once.clamp(1, wave.len().max(1)) {
-            scope.spawn(|| {
-                while let Some((i, member)) = wave.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    tracker.set(*i, State::Running);
-                    let outcome = on_host(ctx, call, f, member);
-                    let state = if outcome.outcome.status == Status::Ok {
-                        State::Done
-                    } else {
-                        State::Failed
-                    };
-                    tracker.set(*i, state);
-                    done.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((*i, outcome));
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("rollout".into())
+                .stack_size(HOST_STACK)
+                .spawn_scoped(scope, work);
+            // No thread to be had: this one works through what is left.
+            if spawned.is_err() {
+                work();
+            }
         }
     });
     done.into_inner().unwrap_or_else(|p| p.into_inner())
