@@ -274,19 +274,22 @@ fn wave_options_are_checked() {
 #[test]
 fn a_rollout_runs_a_batch_in_parallel_and_a_throw_fails_only_its_host() {
     let state = state_dir();
+    // Each host logs its start and end in one file (lab hosts share /tmp).
+    let log = PathBuf::from(format!("/tmp/{}.log", unique("opsh-rollout")));
     let targets = [
         "lab-1", "lab-2", "lab-3", "lab-4", "lab-5", "lab-6", "lab-7", "lab-8", "lab-9", "lab-10",
     ];
     let script = format!(
         "fn roll() {{\n\
            let outcomes = ssh::rollout({t}, #{{ warn: true }}, |host| {{\n\
-             host.run(\"sleep 1\", #{{ quiet: true }});\n\
+             host.run(\"echo + >> {log}; sleep 2; echo - >> {log}\", #{{ quiet: true }});\n\
              if host.name == \"lab-3\" {{ throw \"lab-3 is broken\"; }}\n\
              host.run(\"echo $OPSH_LAB_HOST\", #{{ quiet: true }}).stdout\n\
            }});\n\
            outcomes.map(|o| `${{o.host}} ${{o.status}} ${{o.value}} ${{o.error}}`)\n\
          }}\n",
-        t = hosts(&targets)
+        t = hosts(&targets),
+        log = log.display()
     );
     let started = std::time::Instant::now();
     let out = fleet_test(state.path())
@@ -294,11 +297,20 @@ fn a_rollout_runs_a_batch_in_parallel_and_a_throw_fails_only_its_host() {
         .args(&["run", "r.rhai", "roll", "--output", "json"])
         .run_within(HANG);
     let took = started.elapsed();
+    let events = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
     out.code(0)
         .stderr_has("rollout: 9 ok, 1 failed, 0 unreachable, 0 skipped in ")
         .stderr_has("warning: rollout did not complete on 1 of 10 host(s): lab-3");
-    // One after another, the ten sleeps alone would take 10 s.
-    assert!(took < std::time::Duration::from_secs(8), "took {took:?}");
+    // One after another, the ten sleeps alone would take 20 s, and no two
+    // hosts would overlap.
+    let (mut now, mut most) = (0, 0);
+    for event in events.lines() {
+        now += if event == "+" { 1 } else { -1 };
+        most = most.max(now);
+    }
+    assert!(most >= 5, "at most {most} hosts at once:\n{events}");
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
     let docs = documents(&out.stdout);
     let lines: Vec<&str> = docs[1]
         .as_array()

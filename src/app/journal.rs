@@ -530,7 +530,7 @@ pub fn failed_hosts(
             }
             run
         }
-        None => run_files()?
+        None => newest_first(run_files()?)
             .iter()
             .filter_map(|path| Run::load(path).ok())
             .find(|run| same(run))
@@ -564,6 +564,14 @@ pub fn failed_hosts(
         )));
     }
     Ok((run.header.run.clone(), hosts))
+}
+
+/// Journal files by when they were last written, newest first: run ids
+/// order runs by the second they started, not within it.
+fn newest_first(mut files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let written = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    files.sort_by_key(|path| std::cmp::Reverse(written(path)));
+    files
 }
 
 /// The same runbook file, however its path was written.
