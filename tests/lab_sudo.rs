@@ -85,6 +85,30 @@ fn a_wrong_password_fails_the_host_at_once_and_no_password_says_sudo_wants_one()
         .run_within(HANG)
         .code(1)
         .stderr_has("sudo on lab-6 wants a password");
+
+    // The same for a group: every host fails alone, with the same reasons.
+    let group = format!(
+        "ssh::group([\"lab-6\", \"lab-13\"]).sudo(\"id -un\", #{{ user: \"{}\" }});\n",
+        target()
+    );
+    let g = |password: Option<&str>| {
+        let test = sudo_test(&group, state.path()).args(&["run", "r.rhai"]);
+        match password {
+            Some(pw) => test.env("OPSH_SUDO_PASSWORD", pw),
+            None => test.env_remove("OPSH_SUDO_PASSWORD"),
+        }
+        .run_within(HANG)
+    };
+    g(Some("not-the-password"))
+        .code(1)
+        .stderr_has("lab-6: sudo on lab-6: incorrect password")
+        .stderr_has("lab-13: sudo on lab-13: incorrect password")
+        .stderr_lacks("not-the-password");
+    g(None)
+        .code(1)
+        .stderr_has("sudo on lab-6 wants a password")
+        .stderr_has("sudo on lab-13 wants a password");
+    g(Some(&password())).code(0).stderr_has(": 2 ok, 0 failed");
 }
 
 #[test]

@@ -189,11 +189,8 @@ fn rollout(
     let members = members(ctx, "ssh::rollout", targets, &co)?;
     let waves = Waves::parse(&opts)?;
     // A dry run plans host after host, so the plan reads one host at a time.
-    let at_once = if ctx.settings.dry_run {
-        1
-    } else {
-        concurrency(ctx, &opts)?
-    };
+    let concurrency = concurrency(ctx, &opts)?;
+    let at_once = if ctx.settings.dry_run { 1 } else { concurrency };
     let warn = opts.bool("warn")?.unwrap_or(false);
     let label = opts.string("name")?.unwrap_or_else(|| "rollout".into());
     let started = Instant::now();
