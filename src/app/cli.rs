@@ -150,6 +150,15 @@ pub struct CommonArgs {
     /// How many hosts a group works on at once
     #[arg(long, global = true, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// Only these hosts: globs matched against a target's name, address, instance id or
+    /// Name tag, comma-separated; `@failed` (or `@failed:RUN`) takes the hosts that failed,
+    /// were unreachable or skipped in the last run (or RUN) of the same runbook and function
+    #[arg(long, global = true, value_name = "PATTERN[,PATTERN]")]
+    pub limit: Option<String>,
+    /// Ask for the sudo password once at the start (read from stdin when it is not a
+    /// terminal); otherwise OPSH_SUDO_PASSWORD, or none (sudo -n never asks)
+    #[arg(long, global = true)]
+    pub ask_sudo_password: bool,
     /// Stop a runbook after this many script operations (0 = no limit; default 50000000)
     #[arg(long, global = true, value_name = "N")]
     pub max_operations: Option<u64>,

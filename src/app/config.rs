@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::app::cli::CommonArgs;
 use crate::core::memory;
 use crate::core::output::OutputFormat;
-use crate::core::settings::{AwsSettings, Limits, Settings, SshSettings};
+use crate::core::settings::{AwsSettings, Limits, SUDO_PASSWORD_ENV, Settings, SshSettings};
 use crate::core::size::parse_size;
 use crate::script::error::{Error, Result};
 use crate::script::sandbox::{CALL_DEPTH_CEILING, EXPRESSION_DEPTH_CEILING};
@@ -170,8 +170,10 @@ pub fn settings(args: &CommonArgs) -> Result<Settings> {
             concurrency,
             connect_timeout_secs,
             strict_host_keys: file.ssh.strict_host_keys.unwrap_or(false),
+            sudo_password: sudo_password(args.ask_sudo_password)?,
         },
         config_file,
+        limit: limit(args.limit.as_deref())?,
     })
 }
 
@@ -226,6 +228,49 @@ fn limits(args: &CommonArgs, file: &FileConfig, config_name: &str) -> Result<Lim
 /// in (a container's), whichever is less.
 fn default_max_memory() -> u64 {
     memory::available_memory().map_or(FALLBACK_MAX_MEMORY, |total| total / 2)
+}
+
+/// Where the sudo password comes from: asked (`--ask-sudo-password`), then
+/// OPSH_SUDO_PASSWORD. It is a secret from then on: never shown or logged.
+fn sudo_password(ask: bool) -> Result<Option<String>> {
+    let password = if ask {
+        crate::core::prompt::read_secret("sudo password:").map_err(Error::usage)?
+    } else {
+        match std::env::var(SUDO_PASSWORD_ENV) {
+            Ok(password) => password,
+            Err(std::env::VarError::NotPresent) => return Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::usage(format!(
+                    "{SUDO_PASSWORD_ENV} is not UTF-8 text"
+                )));
+            }
+        }
+    };
+    if password.is_empty() {
+        return Err(Error::usage(if ask {
+            "--ask-sudo-password: no password was given".to_string()
+        } else {
+            format!("{SUDO_PASSWORD_ENV} is set but empty: unset it for sudo without a password")
+        }));
+    }
+    if password.contains(['\n', '\r', '\0']) {
+        return Err(Error::usage(
+            "the sudo password contains a line break or NUL, which sudo cannot read",
+        ));
+    }
+    crate::core::redact::add(&password);
+    Ok(Some(password))
+}
+
+/// `--limit`, checked: no empty pattern.
+fn limit(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.split(',').any(|p| p.trim().is_empty()) {
+        return Err(Error::usage(format!(
+            "--limit `{raw}` has an empty pattern: give globs separated by commas, e.g. --limit 'web-*,db-1'"
+        )));
+    }
+    Ok(Some(raw.to_string()))
 }
 
 /// An `[aws]` timeout from opsh.toml as a duration, if it is in range.

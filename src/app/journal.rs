@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::core::journal::{Line, Outcome, RunHeader, Step, journal_dir};
+use crate::core::journal::{Hosts, Line, Outcome, RunHeader, Status, Step, journal_dir};
 use crate::core::output::OutputFormat;
 use crate::core::stdout::outln;
 use crate::script::engine::Session;
@@ -39,6 +39,8 @@ struct Run {
     path: PathBuf,
     header: RunHeader,
     actions: Vec<Action>,
+    /// Each group call's and rollout's per-host outcomes.
+    hosts: Vec<Hosts>,
     unreadable: Vec<Unreadable>,
 }
 
@@ -162,6 +164,7 @@ impl Run {
             path: path.to_path_buf(),
             header,
             actions: Vec::new(),
+            hosts: Vec::new(),
             unreadable: Vec::new(),
         };
         for (number, line) in lines {
@@ -184,6 +187,10 @@ impl Run {
                     step,
                     outcome: None,
                 });
+                Ok(())
+            }
+            Ok(Line::Hosts(hosts)) => {
+                self.hosts.push(hosts);
                 Ok(())
             }
             Ok(Line::Finished(outcome)) => {
@@ -400,6 +407,7 @@ fn show_run(session: &Session, run: &Run) {
     if session.ctx.output.format() == OutputFormat::Json {
         let mut doc = summary(run);
         doc["entries"] = run.actions.iter().map(entry_json).collect();
+        doc["hosts"] = serde_json::to_value(&run.hosts).unwrap_or_default();
         doc["unreadable"] = run
             .unreadable
             .iter()
@@ -451,6 +459,7 @@ fn show_run(session: &Session, run: &Run) {
         &["#", "action", "target", "arguments", "ok", "ms", "result"],
         &rows,
     );
+    show_hosts(run);
     let in_flight: Vec<&Action> = run.in_flight().collect();
     if !in_flight.is_empty() {
         outln!(
@@ -475,6 +484,108 @@ fn show_run(session: &Session, run: &Run) {
             outln!("  {}: {}: {}", run.location(u.line), u.error, u.text);
         }
     }
+}
+
+/// Each group call's and rollout's hosts, one line per host.
+fn show_hosts(run: &Run) {
+    for record in &run.hosts {
+        outln!("{} (at {}):", record.label, record.at);
+        for h in &record.hosts {
+            let why = h
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            outln!(
+                "  {:<12} {} ({:.1} s){why}",
+                h.status.as_str(),
+                h.host,
+                h.seconds
+            );
+        }
+    }
+}
+
+/// The hosts `--limit @failed[:RUN]` retries: those that failed, were
+/// unreachable or were skipped in the last run (or `wanted`) of `runbook`
+/// and `function`, in the order the run met them.
+pub fn failed_hosts(
+    runbook: &str,
+    function: Option<&str>,
+    wanted: Option<&str>,
+) -> Result<(String, Vec<String>)> {
+    let what = format!(
+        "{runbook}{}",
+        function.map(|f| format!(" {f}")).unwrap_or_default()
+    );
+    let same = |run: &Run| {
+        run.header.function.as_deref() == function && same_runbook(&run.header.runbook, runbook)
+    };
+    let run = match wanted {
+        Some(wanted) => {
+            let run = Run::load(&find(wanted)?)?;
+            if !same(&run) {
+                return Err(Error::usage(format!(
+                    "--limit @failed:{wanted}: run {} was of {} {}, not of {what}",
+                    run.header.run,
+                    run.header.runbook,
+                    run.header.function.as_deref().unwrap_or("")
+                )));
+            }
+            run
+        }
+        None => newest_first(run_files()?)
+            .iter()
+            .filter_map(|path| Run::load(path).ok())
+            .find(|run| same(run))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "--limit @failed: no earlier run of {what} is on record (`opsh journal` lists the runs)"
+                ))
+            })?,
+    };
+    let mut hosts: Vec<String> = Vec::new();
+    let mut add = |host: &str| {
+        if !hosts.iter().any(|h| h == host) {
+            hosts.push(host.to_string());
+        }
+    };
+    for record in &run.hosts {
+        for h in record.hosts.iter().filter(|h| h.status != Status::Ok) {
+            add(&h.host);
+        }
+    }
+    // A single host's command that failed (ssh::connect, not a group).
+    for a in &run.actions {
+        if a.step.action.starts_with("ssh::") && a.state() != "ok" {
+            add(&a.step.target);
+        }
+    }
+    if hosts.is_empty() {
+        return Err(Error::usage(format!(
+            "--limit @failed: no host failed, was unreachable or was skipped in run {} of {what}: nothing to retry",
+            run.header.run
+        )));
+    }
+    Ok((run.header.run.clone(), hosts))
+}
+
+/// Journal files by when they were last written, newest first: run ids
+/// order runs by the second they started, not within it.
+fn newest_first(mut files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let written = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    files.sort_by_key(|path| std::cmp::Reverse(written(path)));
+    files
+}
+
+/// The same runbook file, however its path was written.
+fn same_runbook(recorded: &str, given: &str) -> bool {
+    recorded == given
+        || matches!(
+            (std::fs::canonicalize(recorded), std::fs::canonicalize(given)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
 
 fn entry_json(a: &Action) -> Value {
@@ -643,6 +754,7 @@ mod tests {
                 user: String::new(),
             },
             actions: Vec::new(),
+            hosts: Vec::new(),
             unreadable: Vec::new(),
         };
         for (i, line) in lines.iter().enumerate() {

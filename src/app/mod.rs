@@ -4,6 +4,7 @@ pub mod config;
 pub mod definitions;
 pub mod doc;
 pub mod journal;
+pub mod limit;
 pub mod list;
 pub mod repl;
 pub mod run;

@@ -52,6 +52,7 @@ pub fn repl(session: &Session, file: Option<&Path>) -> Result<()> {
 }
 
 fn repl_here(session: &Session, file: Option<&Path>) -> Result<()> {
+    crate::app::limit::apply(&session.ctx, None, None)?;
     let mut state = State::new();
     if let Some(file) = file {
         state.load(session, file)?;

@@ -27,6 +27,7 @@ fn run_here(session: &Session, file: &Path, function: Option<&str>, args: &[Stri
     if let Some(function) = function {
         ensure_function(&ast, &name, function, args.len())?;
     }
+    crate::app::limit::apply(&session.ctx, Some(&name), function)?;
     session.ctx.journal.start(&name, function);
     let outcome = execute(session, &name, &ast, function, args);
     if session.ctx.settings.dry_run {

@@ -8,8 +8,8 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use rhai::{
-    Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Module, NativeCallContext, Position,
-    RhaiFunc, RhaiNativeFunc, Shared, Variant,
+    Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Map, Module, NativeCallContext,
+    Position, RhaiFunc, RhaiNativeFunc, Shared, Variant,
 };
 
 use crate::core::context::Context;
@@ -149,6 +149,43 @@ impl Builtin<'_, '_> {
             with_map,
             &self.doc,
             keys,
+        );
+    }
+
+    /// A body that calls back into the script: `f(target, options, closure)`
+    /// (ssh::rollout). It gets the call's context, through which the
+    /// closure is called; registered with and without the options map,
+    /// which comes before the closure.
+    pub fn callback<R, B>(self, keys: &'static [&'static str], body: B)
+    where
+        R: Variant + Clone,
+        B: Fn(&Context, &NativeCallContext, Dynamic, Options, FnPtr) -> RhaiResult<R>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut with_map = self.params.clone();
+        let at = with_map.len().saturating_sub(2);
+        with_map.insert(at, format!("options: {}", options_type(keys)));
+        let body = Arc::new(body);
+        let function = qualified_name(self.to.namespace, self.name);
+        let (ctx, plain, name) = (self.to.ctx.clone(), body.clone(), function.clone());
+        self.to.register(
+            self.name,
+            self.params,
+            &self.doc,
+            move |call: NativeCallContext, target: Dynamic, f: FnPtr| {
+                plain(&ctx, &call, target, Options::empty(&name), f)
+            },
+        );
+        let ctx = self.to.ctx.clone();
+        self.to.register(
+            self.name,
+            with_map,
+            &self.doc,
+            move |call: NativeCallContext, target: Dynamic, map: Map, f: FnPtr| {
+                body(&ctx, &call, target, Options::new(&function, map, keys)?, f)
+            },
         );
     }
 

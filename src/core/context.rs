@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::core::journal::{Act, Journal};
+use crate::core::limit::RunLimit;
 use crate::core::machine::Machines;
 use crate::core::options::RhaiResult;
 use crate::core::output::Output;
@@ -30,6 +31,8 @@ pub struct Context {
     pub planned: World,
     /// The script types that are machines one can connect to.
     pub machines: Machines,
+    /// The hosts `--limit` lets the run touch (none set: every host).
+    pub limit: RunLimit,
     services: Services,
     /// The script types the domains declared, for `opsh doc TYPE`.
     types: Mutex<Vec<TypeDoc>>,
@@ -44,6 +47,7 @@ impl Context {
             output: Output::new(settings.output),
             planned: World::default(),
             machines: Machines::default(),
+            limit: RunLimit::default(),
             services: Services::default(),
             types: Mutex::new(Vec::new()),
             settings,

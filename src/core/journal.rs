@@ -78,12 +78,55 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+/// How one host came out of a group call or a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    Unreachable,
+    /// Never touched: an earlier wave failed more than `max_fail` allows.
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Unreachable => "unreachable",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One host's outcome of a group call or a rollout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostOutcome {
+    pub host: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// The per-host outcomes of one group call or rollout, as the journal keeps
+/// them (`--limit @failed` reads them back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hosts {
+    /// What ran: `group.run `cmd``, `rollout`.
+    pub label: String,
+    pub hosts: Vec<HostOutcome>,
+    pub at: String,
+}
+
 /// A journal line after the header.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "lowercase")]
 pub enum Line {
     Started(Step),
     Finished(Outcome),
+    Hosts(Hosts),
 }
 
 /// What `opsh run` says when the journal fails, besides what failed.
@@ -248,6 +291,33 @@ impl Journal {
             state.broken = Some(reason.clone());
         }
         written
+    }
+
+    /// Record how each host of a group call or rollout came out. Like an
+    /// action's outcome, a failure to write it stops the actions after it.
+    pub fn hosts(&self, label: &str, hosts: &[HostOutcome]) {
+        let mut state = self.lock();
+        if self.dry_run || state.broken.is_some() || !self.enabled || state.header.is_none() {
+            return;
+        }
+        let line = Line::Hosts(Hosts {
+            label: redact(label),
+            hosts: hosts
+                .iter()
+                .map(|h| HostOutcome {
+                    host: redact(&h.host),
+                    error: h.error.as_deref().map(redact),
+                    ..h.clone()
+                })
+                .collect(),
+            at: now(),
+        });
+        let written = self
+            .open(&mut state)
+            .and_then(|file| append(file, &line, true));
+        if let Err(reason) = written {
+            state.broken = Some(reason);
+        }
     }
 
     /// The run's file, created with its header line on first use.

@@ -15,6 +15,8 @@ pub struct Addresses {
     pub private_ip: Option<String>,
     pub public_dns: Option<String>,
     pub private_dns: Option<String>,
+    /// What people call it (an instance's Name tag): `--limit` matches it.
+    pub label: Option<String>,
 }
 
 /// A value that describes a machine one can connect to.
@@ -36,6 +38,10 @@ impl Machine for Map {
             private_ip: field("private_ip"),
             public_dns: field("public_dns"),
             private_dns: field("private_dns"),
+            label: self.get("tags").and_then(|t| {
+                t.read_lock::<Map>()
+                    .and_then(|t| t.get("Name").map(ToString::to_string))
+            }),
         }
     }
 }

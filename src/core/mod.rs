@@ -5,6 +5,7 @@ pub mod descriptors;
 pub mod exit;
 pub mod failure;
 pub mod journal;
+pub mod limit;
 pub mod machine;
 pub mod memory;
 pub mod options;

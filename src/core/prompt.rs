@@ -18,10 +18,35 @@ pub struct Ask {
     secret: bool,
 }
 
+thread_local! {
+    /// The host whose closure runs on this thread (a rollout): its prompts
+    /// name it.
+    static ORIGIN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Only one question is at the terminal at a time, whichever host asks.
+static TERMINAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Run `work` with the prompts it asks naming `host` (`web-1: Go on?`).
+pub fn on_behalf_of<T>(host: &str, work: impl FnOnce() -> T) -> T {
+    ORIGIN.with(|o| *o.borrow_mut() = Some(host.to_string()));
+    let out = work();
+    ORIGIN.with(|o| *o.borrow_mut() = None);
+    out
+}
+
+/// `question`, naming the host it is asked for, if any.
+fn for_origin(question: &str) -> String {
+    ORIGIN.with(|o| match &*o.borrow() {
+        Some(host) => format!("{host}: {question}"),
+        None => question.to_string(),
+    })
+}
+
 impl Ask {
     pub fn new(question: &str, opts: &Options) -> RhaiResult<Self> {
         Ok(Self {
-            question: question.trim().to_string(),
+            question: for_origin(question.trim()),
             key: opts.string("key")?.unwrap_or_else(|| key_for(question)),
             fallback: opts.value("fallback").cloned(),
             secret: opts.bool("secret")?.unwrap_or(false),
@@ -254,6 +279,7 @@ fn say(text: &str) {
 
 /// One line from the terminal; Ctrl-C while waiting stops the runbook.
 fn read_line(ctx: &Context, shown: &str, secret: bool) -> RhaiResult<String> {
+    let _turn = TERMINAL.lock().unwrap_or_else(|p| p.into_inner());
     eprint!("{}", redact(shown));
     let _ = std::io::stderr().flush();
     let _echo_off = secret.then(EchoOff::new);
@@ -278,6 +304,28 @@ fn read_line(ctx: &Context, shown: &str, secret: bool) -> RhaiResult<String> {
         Ok(Ok((_, line))) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
         Ok(Err(e)) => Err(runtime_error(format!("cannot read the answer: {e}"))),
         Err(e) => Err(runtime_error(format!("cannot read the answer: {e}"))),
+    }
+}
+
+/// A secret asked before the run starts (no runtime yet): at the terminal
+/// without echo, or the first line of stdin when it is not a terminal.
+pub fn read_secret(question: &str) -> Result<String, String> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal();
+    if terminal {
+        eprint!("{question} ");
+        let _ = std::io::stderr().flush();
+    }
+    let _echo_off = terminal.then(EchoOff::new);
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if terminal {
+        eprintln!();
+    }
+    match read {
+        Ok(0) => Err(format!("{question} no answer (end of input)")),
+        Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
+        Err(e) => Err(format!("{question} cannot read the answer: {e}")),
     }
 }
 
@@ -321,7 +369,7 @@ pub fn confirm_destructive(ctx: &Context, action: &str, targets: &[String]) -> R
         many => format!("{} resources", many.len()),
     };
     let ask = Ask {
-        question: format!("{action} {what}?"),
+        question: for_origin(&format!("{action} {what}?")),
         key: key_for(&format!("confirm {action}")),
         fallback: None,
         secret: false,

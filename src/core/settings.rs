@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::core::output::OutputFormat;
 
+/// The sudo password, when --ask-sudo-password is not given. Processes
+/// opsh starts (ssh, local commands) never inherit it.
+pub const SUDO_PASSWORD_ENV: &str = "OPSH_SUDO_PASSWORD";
+
 #[derive(Debug, Clone)]
 pub struct AwsSettings {
     pub region: Option<String>,
@@ -27,6 +31,9 @@ pub struct SshSettings {
     pub concurrency: usize,
     pub connect_timeout_secs: u64,
     pub strict_host_keys: bool,
+    /// The password `sudo -S` is given (--ask-sudo-password,
+    /// OPSH_SUDO_PASSWORD); none: `sudo -n`, which never asks.
+    pub sudo_password: Option<String>,
 }
 
 /// What a runbook may spend before the sandbox stops it (script/sandbox).
@@ -55,6 +62,8 @@ pub struct Settings {
     pub ssh: SshSettings,
     /// The opsh.toml that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// `--limit` as given: globs and `@failed[:RUN]`, comma-separated.
+    pub limit: Option<String>,
 }
 
 #[cfg(test)]
@@ -89,8 +98,10 @@ impl Settings {
                 concurrency: 1,
                 connect_timeout_secs: 10,
                 strict_host_keys: false,
+                sudo_password: None,
             },
             config_file: None,
+            limit: None,
         }
     }
 }

@@ -56,6 +56,7 @@ fn run(ctx: &Context, cmd: &str, opts: Options) -> RhaiResult<CmdResult> {
     }
     let stdout_to = opts.string("stdout_to")?.map(|t| stdout_path(&t, ORIGIN));
     let mut command = Command::new("sh");
+    command.env_remove(crate::core::settings::SUDO_PASSWORD_ENV);
     command
         .arg("-c")
         .arg(cmd)

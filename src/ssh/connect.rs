@@ -11,10 +11,23 @@ use crate::core::failure::Failure;
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::ssh::host::Host;
-use crate::ssh::session::{ConnectRequest, pool};
+use crate::ssh::session::{ConnectRequest, Secret, pool};
 use crate::ssh::target::{Prefer, check_word, pick};
 
-/// The options of `ssh::group`: how to connect, then how many hosts at once.
+/// How to connect: the options of `ssh::connect`, which `ssh::group` and
+/// `ssh::rollout` take too.
+pub const CONNECT_OPTIONS: &[&str] = &[
+    "user",
+    "port",
+    "key",
+    "jump",
+    "address",
+    "strict_host_keys",
+    "connect_timeout",
+    "sudo_password",
+];
+/// The options of `ssh::group`: how to connect, how many hosts at once, and
+/// the waves (see waves.rs).
 pub const GROUP_OPTIONS: &[&str] = &[
     "user",
     "port",
@@ -23,10 +36,12 @@ pub const GROUP_OPTIONS: &[&str] = &[
     "address",
     "strict_host_keys",
     "connect_timeout",
+    "sudo_password",
     "concurrency",
+    "batch",
+    "max_fail",
+    "pause",
 ];
-/// How to connect: the options of `ssh::connect`, which `ssh::group` takes too.
-pub const CONNECT_OPTIONS: &[&str] = GROUP_OPTIONS.split_at(GROUP_OPTIONS.len() - 1).0;
 
 /// Connection options with opsh.toml's `[ssh]` defaults applied.
 #[derive(Debug, Clone)]
@@ -38,6 +53,7 @@ pub struct ConnectOptions {
     prefer: Prefer,
     strict: bool,
     timeout: Duration,
+    sudo_password: Option<Secret>,
     /// Any option was given (a Host passed as a target is then re-resolved).
     given: bool,
 }
@@ -80,6 +96,18 @@ impl ConnectOptions {
                 check_word("jump host", hop).map_err(runtime_error)?;
             }
         }
+        let sudo_password = match opts.string("sudo_password")? {
+            Some(p) if p.is_empty() || p.contains(['\n', '\r', '\0']) => {
+                return Err(runtime_error(
+                    "option `sudo_password` must be one line of text, not empty",
+                ));
+            }
+            Some(p) => {
+                ctx.output.add_secret(&p);
+                Some(Secret(p))
+            }
+            None => ctx.settings.ssh.sudo_password.clone().map(Secret),
+        };
         let timeout = opts
             .seconds("connect_timeout")?
             .unwrap_or(Duration::from_secs(settings.connect_timeout_secs.max(1)));
@@ -93,6 +121,7 @@ impl ConnectOptions {
                 .bool("strict_host_keys")?
                 .unwrap_or(settings.strict_host_keys),
             timeout,
+            sudo_password,
             given: CONNECT_OPTIONS.iter().any(|k| opts.value(k).is_some()),
         })
     }
@@ -105,12 +134,15 @@ pub fn request(ctx: &Context, target: &Dynamic, co: &ConnectOptions) -> RhaiResu
     {
         return Ok(host.spec.request.clone());
     }
+    let mut label = None;
     let (destination, name) = if target.is_string() {
         let name = target.to_string();
         (name.clone(), name)
     } else if let Some(host) = target.read_lock::<Host>() {
+        label.clone_from(&host.spec.request.label);
         (host.spec.request.destination.clone(), host.name.clone())
     } else if let Some(addresses) = ctx.machines.addresses(target) {
+        label.clone_from(&addresses.label);
         match (pick(&addresses, co.prefer), addresses.id.as_deref()) {
             (Ok(picked), _) => picked,
             // A dry run's placeholder instance has no address yet: it is
@@ -134,7 +166,21 @@ pub fn request(ctx: &Context, target: &Dynamic, co: &ConnectOptions) -> RhaiResu
         jump: co.jump.clone(),
         strict: co.strict,
         connect_timeout: co.timeout,
+        label,
+        sudo_password: co.sudo_password.clone(),
     })
+}
+
+/// Refuse a host outside `--limit`.
+pub fn within_limit(ctx: &Context, request: &ConnectRequest) -> RhaiResult<()> {
+    match ctx.limit.get() {
+        Some(limit) if !limit.allows(request.names()) => Err(runtime_error(format!(
+            "ssh::connect: {} is outside --limit {}: the run may not touch it",
+            request.name,
+            limit.shown()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `ssh::connect`: the Host for `target`, connected (a planned one is
@@ -142,6 +188,7 @@ pub fn request(ctx: &Context, target: &Dynamic, co: &ConnectOptions) -> RhaiResu
 pub fn connect(ctx: &Context, target: Dynamic, opts: Options) -> RhaiResult<Host> {
     let co = ConnectOptions::parse(ctx, &opts)?;
     let request = request(ctx, &target, &co)?;
+    within_limit(ctx, &request)?;
     let planned = is_planned(&request.name);
     let spec = ctx
         .runtime

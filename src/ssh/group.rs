@@ -1,9 +1,12 @@
-//! `ssh::group`: one action on many hosts in parallel. Every host runs to
-//! the end whatever the others do; results come back in target order, and
-//! one error afterwards lists every host that failed.
+//! `ssh::group`: one action on many hosts in parallel, wave by wave (see
+//! waves.rs). Every host of a wave runs to the end whatever the others do;
+//! results come back in target order, a summary line says how the hosts
+//! came out, and one error afterwards lists every host that failed, was
+//! unreachable or was skipped.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use rhai::{Array, Dynamic, Engine};
 
@@ -11,19 +14,20 @@ use crate::command::CmdResult;
 use crate::core::api::{self, Functions};
 use crate::core::context::Context;
 use crate::core::failure::describe;
+use crate::core::journal::{HostOutcome, Status};
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::record::{self, FieldDoc, TypeDoc};
 use crate::ssh::connect::{ConnectOptions, GROUP_OPTIONS, request};
+use crate::ssh::outcome::{self, shown};
 use crate::ssh::session::{ConnectRequest, HostSpec};
 use crate::ssh::task::{FILE_OPTIONS, RUN_OPTIONS, SUDO_OPTIONS, Source, Task, unreachable_result};
-
-/// Hosts named in an interrupted or failed summary before "and N more".
-const NAMES_SHOWN: usize = 20;
+use crate::ssh::waves::Waves;
 
 #[derive(Debug, Clone)]
 pub struct Group {
     members: Arc<Vec<ConnectRequest>>,
     concurrency: usize,
+    waves: Waves,
 }
 
 impl Group {
@@ -43,17 +47,32 @@ impl std::fmt::Display for Group {
     }
 }
 
-fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
-    let co = ConnectOptions::parse(ctx, &opts)?;
-    let concurrency = match opts.value("concurrency") {
-        None => ctx.settings.ssh.concurrency,
+/// How many hosts at once: option `concurrency`, else --concurrency.
+pub fn concurrency(ctx: &Context, opts: &Options) -> RhaiResult<usize> {
+    match opts.value("concurrency") {
+        None => Ok(ctx.settings.ssh.concurrency),
         Some(v) => v
             .as_int()
             .ok()
             .and_then(|n| usize::try_from(n).ok())
             .filter(|n| *n > 0)
-            .ok_or_else(|| runtime_error("ssh::group: option `concurrency` must be at least 1"))?,
-    };
+            .ok_or_else(|| {
+                runtime_error(format!(
+                    "{}: option `concurrency` must be at least 1",
+                    opts.function()
+                ))
+            }),
+    }
+}
+
+/// The connection requests for `targets` (one target or an array; a Group
+/// counts as its hosts), narrowed to `--limit`.
+pub fn members(
+    ctx: &Context,
+    function: &str,
+    targets: Dynamic,
+    co: &ConnectOptions,
+) -> RhaiResult<Vec<ConnectRequest>> {
     let mut members = Vec::new();
     let items = if targets.is_array() {
         targets.into_array().unwrap_or_default()
@@ -66,27 +85,43 @@ fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
             continue;
         }
         members.push(
-            request(ctx, item, &co)
-                .map_err(|e| runtime_error(format!("ssh::group: target {i}: {}", describe(&e))))?,
+            request(ctx, item, co)
+                .map_err(|e| runtime_error(format!("{function}: target {i}: {}", describe(&e))))?,
         );
     }
+    if let Some(limit) = ctx.limit.get() {
+        let before = members.len();
+        members.retain(|m| limit.allows(m.names()));
+        if members.is_empty() && before > 0 {
+            ctx.output.warn(&format!(
+                "{function}: --limit {} leaves none of its {before} host(s)",
+                limit.shown()
+            ));
+        }
+    }
+    Ok(members)
+}
+
+fn create(ctx: &Context, targets: Dynamic, opts: Options) -> RhaiResult<Group> {
+    let co = ConnectOptions::parse(ctx, &opts)?;
     Ok(Group {
-        members: Arc::new(members),
-        concurrency,
+        members: Arc::new(members(ctx, "ssh::group", targets, &co)?),
+        concurrency: concurrency(ctx, &opts)?,
+        waves: Waves::parse(&opts)?,
     })
 }
 
 /// Where each host of a running group is, for the progress line and the
 /// Ctrl-C summary.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
+pub enum State {
     Waiting,
     Running,
     Done,
     Failed,
 }
 
-struct Tracker<'a> {
+pub struct Tracker<'a> {
     names: Vec<String>,
     states: Mutex<Vec<State>>,
     bar: Option<indicatif::ProgressBar>,
@@ -94,7 +129,7 @@ struct Tracker<'a> {
 }
 
 impl<'a> Tracker<'a> {
-    fn new(ctx: &'a Context, names: Vec<String>, label: &str) -> Self {
+    pub fn new(ctx: &'a Context, names: Vec<String>, label: &str) -> Self {
         let bar = (ctx.terminal && !names.is_empty()).then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(names.len() as u64),
@@ -118,9 +153,11 @@ impl<'a> Tracker<'a> {
         }
     }
 
-    fn set(&self, i: usize, state: State) {
+    pub fn set(&self, i: usize, state: State) {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        states[i] = state;
+        if let Some(slot) = states.get_mut(i) {
+            *slot = state;
+        }
         if let Some(bar) = &self.bar {
             if state == State::Failed {
                 let failed = states.iter().filter(|s| **s == State::Failed).count();
@@ -143,7 +180,7 @@ impl<'a> Tracker<'a> {
     }
 
     /// What finished and what was stopped when Ctrl-C cut the group short.
-    fn report_interrupted(&self, label: &str) {
+    pub fn report_interrupted(&self, label: &str) {
         let finished: Vec<String> = [self.with(State::Done), self.with(State::Failed)].concat();
         let running = self.with(State::Running);
         let waiting = self.with(State::Waiting);
@@ -178,23 +215,12 @@ impl Drop for Tracker<'_> {
     }
 }
 
-fn shown(names: &[String]) -> String {
-    let mut text = names
-        .iter()
-        .take(NAMES_SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > NAMES_SHOWN {
-        text += &format!(" and {} more", names.len() - NAMES_SHOWN);
-    }
-    text
-}
-
-/// One host's Result, and why it failed if it did.
+/// One host's Result, how it came out and why.
 struct Outcome {
     result: CmdResult,
+    status: Status,
     failure: Option<String>,
+    seconds: f64,
 }
 
 async fn on_host(
@@ -203,22 +229,59 @@ async fn on_host(
     task: &Task,
     capture_limit: usize,
 ) -> Outcome {
-    let unreachable = |reason: String| Outcome {
-        result: unreachable_result(&member.name, &task.describe(), &reason),
-        failure: Some(reason),
-    };
+    let started = Instant::now();
     let spec = HostSpec::new(member.clone());
-    match task.perform(ctx, &spec, capture_limit).await {
-        Ok(result) if result.ok => Outcome {
-            result,
-            failure: None,
-        },
-        Ok(result) => Outcome {
-            failure: Some(task.failure(ctx, &spec, &result).await.to_string()),
-            result,
-        },
-        Err(reason) => unreachable(reason.to_string()),
+    let (result, status, failure) = match task.perform(ctx, &spec, capture_limit).await {
+        Ok(result) if result.ok => (result, Status::Ok, None),
+        Ok(result) => {
+            let failure = task.failure(ctx, &spec, &result).await.to_string();
+            (result, Status::Failed, Some(failure))
+        }
+        Err(reason) => {
+            let reason = reason.to_string();
+            let result = unreachable_result(&member.name, &task.describe(), &reason);
+            (result, Status::Unreachable, Some(reason))
+        }
+    };
+    Outcome {
+        result,
+        status,
+        failure,
+        seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// Run the hosts of `wave` (indexes into the group), `limit` at once.
+async fn run_wave(
+    ctx: &Context,
+    group: &Group,
+    wave: std::ops::Range<usize>,
+    task: &Task,
+    tracker: &Tracker<'_>,
+    capture_limit: usize,
+) -> Vec<Outcome> {
+    // More permits than hosts change nothing, and the semaphore refuses
+    // counts near usize::MAX (`#{ concurrency: 9223372036854775807 }`).
+    let limit = tokio::sync::Semaphore::new(group.concurrency.clamp(1, wave.len().max(1)));
+    let work = wave
+        .filter_map(|i| Some((i, group.members.get(i)?)))
+        .map(|(i, member)| {
+            let limit = &limit;
+            async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = limit.acquire().await.ok();
+                tracker.set(i, State::Running);
+                let outcome = on_host(ctx, member, task, capture_limit).await;
+                let state = if outcome.status == Status::Ok {
+                    State::Done
+                } else {
+                    State::Failed
+                };
+                tracker.set(i, state);
+                outcome
+            }
+        });
+    crate::core::runtime::join_all(work.collect()).await
 }
 
 fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> RhaiResult<Array> {
@@ -226,48 +289,83 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
     if group.members.len() > 1 {
         task.refuse_shared_stdout_file(&format!("group.{verb}"))?;
     }
+    let started = Instant::now();
     // The group's Results together keep what one Result would.
     let capture_limit = crate::command::capture_limit(group.members.len());
     let label = format!("group.{verb} `{}`", task.describe());
     let tracker = Tracker::new(ctx, group.names(), &label);
-    // More permits than hosts change nothing, and the semaphore refuses
-    // counts near usize::MAX (`#{ concurrency: 9223372036854775807 }`).
-    let limit = tokio::sync::Semaphore::new(group.concurrency.clamp(1, group.members.len().max(1)));
-    let outcomes = ctx.runtime.block_on(async {
-        let work = group.members.iter().enumerate().map(|(i, member)| {
-            let (task, tracker, limit) = (&task, &tracker, &limit);
-            async move {
-                // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = limit.acquire().await.ok();
-                tracker.set(i, State::Running);
-                let outcome = on_host(ctx, member, task, capture_limit).await;
-                let state = if outcome.failure.is_some() {
-                    State::Failed
-                } else {
-                    State::Done
-                };
-                tracker.set(i, state);
-                outcome
-            }
-        });
-        crate::core::runtime::join_all(work.collect()).await
-    });
-    let outcomes = match outcomes {
-        Ok(outcomes) => outcomes,
-        Err(interrupted) => {
-            tracker.report_interrupted(&label);
-            return Err(interrupted);
+    let total = group.members.len();
+    let waves = group.waves.split(total);
+    let mut outcomes: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
+    let mut failed = 0usize;
+    let mut skipped = None;
+    for (n, wave) in waves.iter().enumerate() {
+        if n > 0
+            && let Some(pause) = group.waves.pause()
+        {
+            ctx.runtime
+                .block_on(async { tokio::time::sleep(pause).await })
+                .inspect_err(|_| tracker.report_interrupted(&label))?;
         }
-    };
+        let done = ctx
+            .runtime
+            .block_on(run_wave(
+                ctx,
+                group,
+                wave.clone(),
+                &task,
+                &tracker,
+                capture_limit,
+            ))
+            .inspect_err(|_| tracker.report_interrupted(&label))?;
+        for (i, outcome) in wave.clone().zip(done) {
+            if outcome.status != Status::Ok {
+                failed = failed.saturating_add(1);
+            }
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = Some(outcome);
+            }
+        }
+        if group.waves.batched() && n + 1 < waves.len() && group.waves.exceeded(failed, total) {
+            skipped = Some(group.waves.reason(failed));
+            break;
+        }
+    }
     drop(tracker);
-    ctx.journal.check()?;
-    let failures: Vec<(String, String)> = outcomes
-        .iter()
-        .filter_map(|o| o.failure.clone().map(|f| (o.result.host.clone(), f)))
+    let outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .zip(group.members.iter())
+        .map(|(done, member)| {
+            done.unwrap_or_else(|| {
+                let why = format!("skipped: {}", skipped.as_deref().unwrap_or("not run"));
+                Outcome {
+                    result: unreachable_result(&member.name, &task.describe(), &why),
+                    status: Status::Skipped,
+                    failure: skipped.clone(),
+                    seconds: 0.0,
+                }
+            })
+        })
         .collect();
+    let hosts: Vec<HostOutcome> = outcomes
+        .iter()
+        .map(|o| HostOutcome {
+            host: o.result.host.clone(),
+            status: o.status,
+            error: o.failure.clone(),
+            seconds: o.seconds,
+        })
+        .collect();
+    outcome::report(ctx, &label, &hosts, started.elapsed().as_secs_f64());
+    ctx.journal.check()?;
     let results: Array = outcomes
         .into_iter()
         .map(|o| Dynamic::from(o.result))
+        .collect();
+    let failures: Vec<String> = hosts
+        .iter()
+        .filter(|h| matches!(h.status, Status::Failed | Status::Unreachable))
+        .map(|h| h.host.clone())
         .collect();
     if failures.is_empty() {
         return Ok(results);
@@ -276,30 +374,40 @@ fn fan_out(ctx: &Context, group: &Group, verb: &str, task: RhaiResult<Task>) -> 
         "{label} failed on {} of {} host(s): {}",
         failures.len(),
         results.len(),
-        shown(&failures.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
+        shown(&failures)
     );
+    let skipped_hosts = outcome::with(&hosts, Status::Skipped);
+    if !skipped_hosts.is_empty() {
+        report += &format!(
+            "; {} host(s) skipped: {}",
+            skipped_hosts.len(),
+            shown(&skipped_hosts)
+        );
+    }
     if task.warn {
         ctx.output.warn(&report);
         return Ok(results);
     }
-    for (name, why) in &failures {
-        let why = why
-            .lines()
-            .filter(|l| !l.starts_with("(pass #{ warn: true }"))
-            .collect::<Vec<_>>()
-            .join("\n    ");
-        report += &format!("\n  {name}: {why}");
-    }
-    report += "\n(the other hosts completed; pass #{ warn: true } to get every Result back instead of an error)";
+    report += &outcome::problems(&hosts);
+    report += if skipped_hosts.is_empty() {
+        "\n(the other hosts completed; pass #{ warn: true } to get every Result back instead of an error)"
+    } else {
+        "\n(pass #{ warn: true } to get every Result back instead of an error)"
+    };
     Err(runtime_error(report))
 }
 
 pub fn register_constructor(ssh: &mut Functions) {
     ssh.add("group", &["targets: Dynamic", "Group"], "A group of hosts for running one action on all of them in parallel.\n\
         `targets`: an array of anything ssh::connect takes (names, addresses, aliases, Hosts, instances).\n\
-        Options: concurrency (hosts at once; default --concurrency / [ssh] concurrency), and the\n\
-        connection options of ssh::connect (user, port, key, jump, address, strict_host_keys, connect_timeout).\n\
-        Hosts are connected when the group first acts, in parallel.\n\
+        Options: concurrency (hosts at once; default --concurrency / [ssh] concurrency), batch (hosts per\n\
+        wave: a number or \"25%\" rounded up; without it every host runs in one wave), max_fail (failed +\n\
+        unreachable hosts tolerated before the remaining waves are skipped: a number or \"10%\"; default 0),\n\
+        pause (seconds between waves), and the connection options of ssh::connect (user, port, key, jump,\n\
+        address, strict_host_keys, connect_timeout, sudo_password). --limit narrows the targets.\n\
+        Hosts are connected when the group first acts, in parallel. Every group call ends with one summary\n\
+        line (ok / failed / unreachable / skipped, seconds); with --output json, a document of each host's outcome.\n\
+        Example: ssh::group(web, #{ batch: \"25%\", max_fail: 1, pause: 5 }).run(\"deploy\")\n\
         Example: let web = ssh::group(ec2::instances(#{ tags: #{ role: \"web\" } }), #{ user: \"deploy\" });")
         .options(GROUP_OPTIONS, create);
 }

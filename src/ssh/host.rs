@@ -97,6 +97,7 @@ async fn fetch(
         quiet_stderr: true,
         timeout: None,
         capture_limit: CAPTURE_LIMIT,
+        sudo_password: None,
     };
     let done = remote::exec(&pool(ctx), &host.spec, job, &ctx.output).await?;
     if let Stdout::TooLarge = done.stdout {
@@ -193,6 +194,7 @@ fn exists(ctx: &Context, host: &Host, path: &str) -> RhaiResult<bool> {
             quiet_stderr: true,
             timeout: None,
             capture_limit: CAPTURE_LIMIT,
+            sudo_password: None,
         };
         remote::exec(&pool(ctx), &host.spec, job, &ctx.output).await
     })?;
@@ -220,7 +222,8 @@ fn shell(ctx: &Context, host: &Host) -> RhaiResult<()> {
         .block_on(async { pool(ctx).master(&host.spec).await })?
         .map_err(Failure::from)?;
     let mut cmd = std::process::Command::new("ssh");
-    cmd.arg("-S")
+    cmd.env_remove(crate::core::settings::SUDO_PASSWORD_ENV)
+        .arg("-S")
         .arg(master.session.control_socket())
         .args(["-o", "ControlMaster=no", "-t"]);
     if let Some(config) = pool(ctx).config() {
@@ -266,6 +269,10 @@ fn register_commands(host: &mut Functions) {
 
     let sudo_doc = "Run `cmd` as root (or option `user`) with `sudo -n -u USER -- sh -c cmd`. sudo never prompts:\n\
         a host where sudo wants a password is an error that says so (allow NOPASSWD for the login user).\n\
+        With a sudo password (--ask-sudo-password, OPSH_SUDO_PASSWORD, or option sudo_password of\n\
+        ssh::connect / ssh::group / ssh::rollout) it is `sudo -S` with opsh's own prompt: the password goes\n\
+        on stdin when sudo asks, never on a command line; a wrong one fails at once with\n\
+        \"sudo on HOST: incorrect password\".\n\
         Options: user, warn, timeout, env, cwd, stdin, quiet, stdout_to, read (as for run; a read that\n\
         needs privileges, e.g. psql as postgres, is a read too).\n\
         Example: db.sudo(\"createdb shop\", #{ user: \"postgres\" })";
@@ -291,7 +298,8 @@ fn register_files(host: &mut Functions) {
         The file is written beside `remote`, checked for size, given its mode/owner, then renamed over\n\
         `remote`: a failed transfer leaves the old file. Without `mode`, a replaced file keeps its mode.\n\
         Options: mode (\"0644\"), owner (\"user\" or \"user:group\"), sudo (true, or a user: install as\n\
-        that user, staging the data in /tmp), warn, timeout.\n\
+        that user, staging the data in /tmp; with a sudo password, the whole install runs under sudo -S),\n\
+        warn, timeout.\n\
         Example: web.upload(\"files/nginx.conf\", \"/etc/nginx/nginx.conf\", #{ sudo: true, mode: \"0644\" })";
     host.add(
         "upload",

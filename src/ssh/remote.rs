@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use openssh::Stdio;
@@ -14,6 +14,7 @@ use crate::command::stream::{Captured, Live, Stream, pump};
 use crate::core::failure::Failure;
 use crate::core::output::Output;
 use crate::core::quote::quote;
+use crate::ssh::remote_script::{SUDO_ADMITTED, SUDO_PROMPT};
 use crate::ssh::session::{HostSpec, Master, Pool, session_error};
 
 /// Exit code reported for a command stopped by its timeout, as timeout(1).
@@ -62,12 +63,26 @@ pub struct Job<'a> {
     pub timeout: Option<Duration>,
     /// The most of stderr, and of stdout captured as Lines, to keep.
     pub capture_limit: usize,
+    /// The script runs sudo with opsh's prompt (`sudo_with_password`):
+    /// this password is written on stdin when sudo asks, the input once
+    /// sudo admitted the command.
+    pub sudo_password: Option<String>,
 }
 
 pub struct Finished {
     pub code: i64,
     pub stdout: Stdout,
     pub stderr: Captured,
+    /// sudo asked again after the password: it was wrong.
+    pub sudo_refused: bool,
+}
+
+/// What the stderr watcher tells the stdin feeder of a sudo with a password.
+enum Gate {
+    /// sudo asks: write the password.
+    Password,
+    /// sudo admitted the command: write its input.
+    Admitted,
 }
 
 /// The command's stdout, as its Capture asked.
@@ -93,7 +108,7 @@ pub async fn exec(
 ) -> Result<Finished, Failure> {
     let origin = job.origin;
     let line = format!("exec sh -c {} opsh {}", quote(WRAPPER), quote(&job.script));
-    let stdin = !matches!(job.input, Input::Null);
+    let stdin = !matches!(job.input, Input::Null) || job.sudo_password.is_some();
     let first = pool.master(spec).await?;
     let reopened;
     let (master, mut child) = match start(&first, &line, stdin).await {
@@ -118,7 +133,15 @@ pub async fn exec(
         return Err(Failure::new("internal: command pipes missing"));
     };
 
-    let feed = feed(stdin, job.input);
+    let refused = AtomicBool::new(false);
+    let (gate, gates) = tokio::sync::mpsc::unbounded_channel();
+    let sudo = job.sudo_password.is_some();
+    let feed = async {
+        match job.sudo_password {
+            Some(password) => feed_with_sudo(stdin, job.input, password, gates).await,
+            None => feed(stdin, job.input).await,
+        }
+    };
     let limit = job.capture_limit;
     let out = async {
         let mut reader = BufReader::new(stdout);
@@ -133,7 +156,16 @@ pub async fn exec(
         origin,
         is_stderr: true,
     });
-    let err = pump(stderr, Stream::new(live, limit));
+    let err = async {
+        let mut reader = BufReader::new(stderr);
+        let mut stream = Stream::new(live, limit);
+        if sudo {
+            watch_sudo(&mut reader, gate, &refused, &mut stream).await;
+        } else {
+            drop(gate);
+        }
+        pump(reader, stream).await
+    };
     let work = async {
         let (fed, out, err) = tokio::join!(feed, out, err);
         (fed, out, err, child.wait().await)
@@ -156,6 +188,7 @@ pub async fn exec(
                     code: TIMED_OUT,
                     stdout: Stdout::NotKept,
                     stderr: Captured::note(note + "\n"),
+                    sudo_refused: refused.load(Ordering::SeqCst),
                 });
             }
         },
@@ -180,7 +213,86 @@ pub async fn exec(
         code,
         stdout,
         stderr,
+        sudo_refused: refused.load(Ordering::SeqCst),
     })
+}
+
+/// Read sudo's stderr until it admits the command: its prompt asks for the
+/// password (once; a second prompt means the password was wrong, and stdin
+/// is closed so sudo gives up at once). Lines of sudo's own that are no
+/// prompt go on to `stream`.
+async fn watch_sudo<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    gate: tokio::sync::mpsc::UnboundedSender<Gate>,
+    refused: &AtomicBool,
+    stream: &mut Stream<'_>,
+) {
+    let prompt = SUDO_PROMPT.trim_end_matches('\n');
+    let mut asked = false;
+    loop {
+        let mut line = Vec::new();
+        let limit = u64::try_from(PREAMBLE_LIMIT).unwrap_or(u64::MAX);
+        match (&mut *reader)
+            .take(limit)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim_end() == SUDO_ADMITTED {
+            let _ = gate.send(Gate::Admitted);
+            return;
+        }
+        match text.find(prompt) {
+            Some(at) if !asked => {
+                asked = true;
+                stream.push(&line[..at]);
+                let _ = gate.send(Gate::Password);
+            }
+            Some(_) => {
+                // Dropping the gate closes stdin: sudo stops asking.
+                refused.store(true, Ordering::SeqCst);
+                return;
+            }
+            None if text.trim_end() == "Sorry, try again." => {}
+            None => stream.push(&line),
+        }
+    }
+}
+
+/// Write the password when sudo asks, then the input once sudo admitted
+/// the command. If sudo neither asks nor admits (it refused, or is
+/// missing), stdin is closed.
+async fn feed_with_sudo(
+    pipe: Option<openssh::ChildStdin>,
+    input: Input,
+    password: String,
+    mut gates: tokio::sync::mpsc::UnboundedReceiver<Gate>,
+) -> Result<(), String> {
+    let Some(mut pipe) = pipe else {
+        return Ok(());
+    };
+    let mut input = Some(input);
+    while let Some(gate) = gates.recv().await {
+        match gate {
+            Gate::Password => {
+                let mut line = password.as_bytes().to_vec();
+                line.push(b'\n');
+                let _ = pipe.write_all(&line).await;
+                let _ = pipe.flush().await;
+            }
+            Gate::Admitted => {
+                if let Some(rest) = input.take() {
+                    write_input(&mut pipe, rest).await?;
+                }
+                break;
+            }
+        }
+    }
+    let _ = pipe.shutdown().await;
+    Ok(())
 }
 
 /// Open a session on `master` running `line`, with its output piped.
@@ -203,6 +315,13 @@ async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), Str
     let Some(mut pipe) = pipe else {
         return Ok(());
     };
+    write_input(&mut pipe, input).await?;
+    let _ = pipe.shutdown().await;
+    Ok(())
+}
+
+/// Write `input` to the command's stdin, leaving it open.
+async fn write_input(pipe: &mut openssh::ChildStdin, input: Input) -> Result<(), String> {
     match input {
         Input::Null => {}
         Input::Bytes(bytes) => {
@@ -224,7 +343,6 @@ async fn feed(pipe: Option<openssh::ChildStdin>, input: Input) -> Result<(), Str
             }
         }
     }
-    let _ = pipe.shutdown().await;
     Ok(())
 }
 

@@ -92,6 +92,32 @@ pub fn sudo(user: &str, script: &str) -> String {
     format!("sudo -n -u {} -- sh -c {}", quote(user), quote(script))
 }
 
+/// The prompt opsh gives `sudo -S -p`: the line by which opsh knows sudo
+/// asks (on stderr). It ends the line, so a line reader sees it at once; it
+/// has no `%`, which sudo would expand.
+pub const SUDO_PROMPT: &str = "[opsh: sudo asks for the password]\n";
+/// Printed on stderr by the command once sudo let it run: what follows on
+/// stdin is the command's own.
+pub const SUDO_ADMITTED: &str = "[opsh: sudo admitted the command]";
+
+/// `script` run as `user` through sudo, which reads the password on stdin
+/// (`-S`) after asking with opsh's own prompt; the command first says it
+/// was admitted, so opsh knows when its own input may follow.
+pub fn sudo_with_password(user: &str, script: &str) -> String {
+    let admitted = format!("printf '%s\\n' {} >&2\n{script}", quote(SUDO_ADMITTED));
+    format!(
+        "sudo -S -p {} -u {} -- sh -c {}",
+        quote(SUDO_PROMPT),
+        quote(user),
+        quote(&admitted)
+    )
+}
+
+/// What a host's Result says when sudo refused the password given.
+pub fn incorrect_password(host: &str) -> String {
+    format!("sudo on {host}: incorrect password")
+}
+
 /// sudo refused because it wanted a password (`-n` makes it fail, not ask).
 pub fn sudo_wants_password(stderr: &str) -> bool {
     stderr.contains("a password is required")
@@ -143,6 +169,9 @@ pub struct Install<'a> {
     pub sudo: Option<&'a str>,
     /// Makes temporary names unique.
     pub token: &'a str,
+    /// sudo asks for the password (`sudo -S`, opsh's prompt): it comes
+    /// first on stdin, then the data, which the install reads as the user.
+    pub sudo_asks: bool,
 }
 
 /// The script that reads the file on stdin and installs it atomically:
@@ -200,6 +229,21 @@ pub fn install(i: &Install) -> Result<String, String> {
              cat > \"$t\" || exit 1\n{}{finish}",
             check("$t")
         ),
+        Some(user) if i.sudo_asks => {
+            check_account("sudo user", user)?;
+            // The user reads the data itself (after sudo took the password
+            // from stdin), so any user can be the target: a staged file
+            // would be the login user's. Only file tools touch the
+            // destination, as below.
+            let root = format!(
+                "{head}cp -p \"$d\" \"$t\" 2>/dev/null || touch \"$t\" || exit 1\n\
+                 tee \"$t\" > /dev/null || exit 1\n\
+                 n=$(cat \"$t\" | wc -c) || exit 1\n\
+                 if [ \"$((n))\" -ne {size} ]; then echo \"opsh: transfer incomplete: $((n)) of {size} bytes arrived; $d is unchanged\" >&2; exit 1; fi\n\
+                 {finish}"
+            );
+            sudo_with_password(user, &root)
+        }
         Some(user) => {
             check_account("sudo user", user)?;
             // Only file tools, no redirections, run as root: hosts that
@@ -284,6 +328,7 @@ mod tests {
             mode,
             owner: None,
             sudo: None,
+            sudo_asks: false,
             token: "t1",
         })
     }
@@ -397,5 +442,46 @@ mod tests {
         assert!(check_mode("644; rm").is_err() && check_mode("9").is_err());
         assert!(check_account("owner", "www-data:www-data").is_ok());
         assert!(check_account("owner", "-R").is_err() && check_account("owner", "a b").is_err());
+    }
+
+    #[test]
+    fn a_sudo_that_asks_says_when_it_admitted_the_command_and_installs_from_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        // A sudo that asks nothing: it runs what follows `--` as it is.
+        let fake = dir.path().join("sudo");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done; shift; exec \"$@\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!("PATH={}:$PATH\n", dir.path().display());
+        let script = sudo_with_password("svc", "cat");
+        assert!(
+            script
+                .starts_with("sudo -S -p '[opsh: sudo asks for the password]\n' -u svc -- sh -c "),
+            "{script}"
+        );
+        let (code, stdout, stderr) = sh_in(dir.path(), &format!("{path}{script}"), b"the input\n");
+        assert_eq!((code, stdout.as_str()), (0, "the input\n"), "{stderr}");
+        assert_eq!(stderr, format!("{SUDO_ADMITTED}\n"));
+        let install = install(&Install {
+            remote: "f",
+            size: 4,
+            mode: Some("0600"),
+            owner: None,
+            sudo: Some("svc"),
+            token: "t",
+            sudo_asks: true,
+        })
+        .unwrap();
+        let (code, _, stderr) = sh_in(dir.path(), &format!("{path}{install}"), b"data");
+        assert_eq!(code, 0, "{stderr}");
+        let file = dir.path().join("f");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

@@ -24,7 +24,7 @@ use crate::core::descriptors;
 use crate::core::failure::Failure;
 use crate::core::runtime::Runtime;
 use crate::core::services::Service;
-use crate::core::settings::SshSettings;
+use crate::core::settings::{SUDO_PASSWORD_ENV, SshSettings};
 
 /// A master exits after this long without a session.
 const MASTER_IDLE_SECS: usize = 60;
@@ -53,6 +53,29 @@ pub struct ConnectRequest {
     pub jump: Option<String>,
     pub strict: bool,
     pub connect_timeout: Duration,
+    /// The target's Name tag, if it has one: `--limit` matches it too.
+    pub label: Option<String>,
+    /// The password for `sudo -S`; none: `sudo -n`.
+    pub sudo_password: Option<Secret>,
+}
+
+/// A password that never shows in Debug output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl ConnectRequest {
+    /// Every name the target goes by, for `--limit`.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names = vec![self.name.as_str(), self.destination.as_str()];
+        names.extend(self.label.as_deref());
+        names
+    }
 }
 
 impl ConnectRequest {
@@ -318,7 +341,8 @@ impl Pool {
         let ctl = dir.join(&id);
         let log = dir.join(format!("{id}.log"));
         let mut ssh = tokio::process::Command::new("ssh");
-        ssh.arg("-F")
+        ssh.env_remove(SUDO_PASSWORD_ENV)
+            .arg("-F")
             .arg(&config)
             .arg("-E")
             .arg(&log)
@@ -425,7 +449,7 @@ impl Pool {
             hint,
         };
         let mut cmd = tokio::process::Command::new("ssh");
-        cmd.arg("-G");
+        cmd.env_remove(SUDO_PASSWORD_ENV).arg("-G");
         if let Some(config) = &self.config {
             cmd.arg("-F").arg(config);
         }
@@ -761,6 +785,7 @@ mod tests {
             concurrency: 1,
             connect_timeout_secs: 1,
             strict_host_keys: false,
+            sudo_password: None,
         });
         let dir = pool.control_dir().unwrap();
         let meta = std::fs::metadata(&dir).unwrap();

@@ -27,6 +27,7 @@ pub enum Action {
     Run {
         /// The runbook's command, as the Result shows it.
         cmd: String,
+        /// What runs on the host, before sudo (if any) wraps it.
         script: String,
         sudo: Option<String>,
         /// The environment values, then the runbook's `stdin`.
@@ -77,10 +78,7 @@ impl Task {
         let stdin = opts.string("stdin")?;
         let prepared = remote_script::command(cmd, &env, cwd.as_deref(), stdin.as_deref())
             .map_err(runtime_error)?;
-        let script = match &sudo {
-            Some(user) => remote_script::sudo(user, &prepared.script),
-            None => prepared.script,
-        };
+        let script = prepared.script;
         let stdout_to = opts.string("stdout_to")?;
         // A read that writes its stdout to a local file changes this
         // machine: a dry run plans it.
@@ -131,11 +129,13 @@ impl Task {
             warn: opts.bool("warn")?.unwrap_or(false),
         };
         // Refuse a bad path, mode or owner before anything runs.
-        task.install_script(0, "check")?;
+        task.install_script(0, "check", false)?;
         Ok(task)
     }
 
-    fn install_script(&self, size: u64, token: &str) -> RhaiResult<String> {
+    /// The install script; with a sudo password, its sudo is `sudo -S`
+    /// (the password first on stdin, then the data).
+    fn install_script(&self, size: u64, token: &str, password: bool) -> RhaiResult<String> {
         let Action::Install {
             remote,
             mode,
@@ -153,6 +153,7 @@ impl Task {
             owner: owner.as_deref(),
             sudo: sudo.as_deref(),
             token,
+            sudo_asks: password && sudo.is_some(),
         })
         .map_err(runtime_error)
     }
@@ -186,7 +187,9 @@ impl Task {
         let sudo = match &self.action {
             Action::Run { sudo, .. } | Action::Install { sudo, .. } => sudo,
         };
+        let refused = remote_script::incorrect_password(&result.host);
         match sudo {
+            Some(_) if result.stderr.trim_end() == refused => Failure::new(refused),
             Some(user) if remote_script::sudo_wants_password(&result.stderr) => Failure::new(format!(
                 "sudo on {} wants a password for `{}`: opsh runs sudo without a terminal (sudo -n) so it never hangs on a prompt",
                 result.host,
@@ -265,6 +268,17 @@ impl Task {
                 return Err(reason);
             }
         };
+        if done.sudo_refused {
+            let refused = remote_script::incorrect_password(name);
+            entry.failed(&refused);
+            return Ok(CmdResult::new(
+                name,
+                &self.describe(),
+                done.code.max(1),
+                String::new(),
+                refused + "\n",
+            ));
+        }
         if done.code == 0 {
             entry.done(serde_json::json!({ "code": done.code }));
         } else {
@@ -293,10 +307,12 @@ impl Task {
         capture_limit: usize,
     ) -> Result<Job<'a>, Failure> {
         let name = spec.request.name.as_str();
+        let password = spec.request.sudo_password.as_ref().map(|p| p.0.clone());
         match &self.action {
             Action::Run {
                 cmd,
                 script,
+                sudo,
                 stdin,
                 timeout,
                 quiet,
@@ -320,9 +336,17 @@ impl Task {
                         }
                     }
                 };
+                let (script, sudo_password) = match (sudo, password) {
+                    (Some(user), Some(password)) => (
+                        remote_script::sudo_with_password(user, script),
+                        Some(password),
+                    ),
+                    (Some(user), None) => (remote_script::sudo(user, script), None),
+                    (None, _) => (script.clone(), None),
+                };
                 Ok(Job {
                     origin: name,
-                    script: script.clone(),
+                    script,
                     input: stdin
                         .as_ref()
                         .map_or(Input::Null, |s| Input::Bytes(s.clone())),
@@ -330,10 +354,14 @@ impl Task {
                     quiet_stderr: *quiet,
                     timeout: *timeout,
                     capture_limit,
+                    sudo_password,
                 })
             }
             Action::Install {
-                source, timeout, ..
+                source,
+                timeout,
+                sudo,
+                ..
             } => {
                 let (input, size) = match source {
                     Source::File(path) => {
@@ -346,8 +374,9 @@ impl Task {
                         (Input::Bytes(text.clone().into_bytes()), text.len() as u64)
                     }
                 };
+                let sudo_password = password.filter(|_| sudo.is_some());
                 let script = self
-                    .install_script(size, &token())
+                    .install_script(size, &token(), sudo_password.is_some())
                     .map_err(|e| Failure::new(describe(&e)))?;
                 tracing::info!(host = name, what = %ctx.output.redact(&self.describe()), "install");
                 Ok(Job {
@@ -358,6 +387,7 @@ impl Task {
                     quiet_stderr: true,
                     timeout: *timeout,
                     capture_limit,
+                    sudo_password,
                 })
             }
         }

@@ -125,12 +125,12 @@ fn an_unknown_function_of_a_known_module_names_the_module() {
     Test::new()
         .file(
             "r.rhai",
-            "fn deploy() {\n    ssh::rollout([], #{}, |h| h);\n}\n",
+            "fn deploy() {\n    ssh::teleport([], #{}, |h| h);\n}\n",
         )
         .args(&["check", "r.rhai"])
         .run()
         .code(2)
-        .stderr_has("unknown function `ssh::rollout`: the module `ssh` has no function `rollout`")
+        .stderr_has("unknown function `ssh::teleport`: the module `ssh` has no function `teleport`")
         .stderr_has("--> r.rhai:2:")
         .stderr_has("its nearest names: `ssh::")
         .stderr_has("`opsh doc ssh::` lists them all")

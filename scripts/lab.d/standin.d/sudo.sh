@@ -13,8 +13,11 @@ sudo_user_known() { # USER
     done < <(host_packages)
     return 1
 }
+# The account scripts/lab's real sudo rule names: sudo to it is Debian's own sudo, which asks for
+# and checks the login user's password (scripts/lab ensure_real_sudo).
+REAL_SUDO_TARGET=opsh-lab-svc
 do_sudo() {
-    local user=root shell=0 login=0 a b j c val
+    local user=root shell=0 login=0 a b j c val orig=("$@")
     while (($#)); do
         a=$1
         case $a in
@@ -48,6 +51,10 @@ do_sudo() {
             esac
         done
     done
+    if [[ $user == "$REAL_SUDO_TARGET" ]]; then
+        LAB_AS=$user lab_record sudo "$@"
+        exec /usr/bin/sudo "${orig[@]}"
+    fi
     local envs=()
     while (($#)) && [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do envs+=("$1"); shift; done
     LAB_AS=$user lab_record sudo "${envs[@]}" "$@"

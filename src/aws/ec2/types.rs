@@ -506,6 +506,7 @@ impl Machine for Instance {
             private_ip: field(&self.private_ip),
             public_dns: field(&self.public_dns),
             private_dns: field(&self.private_dns),
+            label: self.tags.get("Name").cloned(),
         }
     }
 }

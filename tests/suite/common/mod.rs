@@ -271,3 +271,26 @@ pub fn wait_gone(pid: i32, what: &str) {
         !running(pid)
     });
 }
+
+impl Outcome {
+    /// `commands_on`, for a run whose journal is in `state` (XDG_STATE_HOME).
+    pub fn commands_on_in(&self, state: &Path, target: &str) -> Vec<String> {
+        let dir = state.join("opsh/journal");
+        let mut out = Vec::new();
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            return out;
+        };
+        for file in files {
+            let text =
+                std::fs::read_to_string(file.expect("journal entry").path()).expect("journal file");
+            for line in text.lines() {
+                let entry: serde_json::Value =
+                    serde_json::from_str(line).expect("a journal line is JSON");
+                if entry["phase"] == "started" && entry["target"] == target {
+                    out.push(entry["args"]["command"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+        out
+    }
+}

@@ -71,6 +71,31 @@ impl Test {
     }
 }
 
+impl Test {
+    /// Start opsh with `input` on its stdin (then closed), without waiting.
+    pub fn spawn_with_stdin(self, input: &str) -> Running {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start opsh");
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+        drop(pipe);
+        let stdout = Collected::start(child.stdout.take().expect("stdout pipe"));
+        let stderr = Collected::start(child.stderr.take().expect("stderr pipe"));
+        Running {
+            child,
+            stdout,
+            stderr,
+            dir: self.dir,
+        }
+    }
+}
+
 impl Running {
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).expect("a pid fits in i32")
