@@ -92,7 +92,9 @@ fn output_outcome(code: i32) -> i32 {
 
 fn start(cli: &Cli) -> Result<Session, Error> {
     descriptors::raise_limit();
-    let settings = crate::app::config::settings(&cli.common)?;
+    // Only a runbook uses sudo: `check`, `doc`, `list` and `journal` never ask.
+    let runs_runbooks = matches!(cli.command, Command::Run { .. } | Command::Repl { .. });
+    let settings = crate::app::config::settings(&cli.common, runs_runbooks)?;
     if let Some(path) = &settings.config_file {
         tracing::info!("settings from {}", path.display());
     }

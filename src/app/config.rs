@@ -86,7 +86,9 @@ struct FileSsh {
 }
 
 /// The settings `args` and the opsh.toml found from the current directory give.
-pub fn settings(args: &CommonArgs) -> Result<Settings> {
+/// `runs_runbooks`: the command runs a runbook, so a sudo password it asks
+/// for is needed.
+pub fn settings(args: &CommonArgs, runs_runbooks: bool) -> Result<Settings> {
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let (file, config_file) = match find_config(&cwd) {
         Some(path) => (load_config(&path)?, Some(path)),
@@ -170,7 +172,7 @@ pub fn settings(args: &CommonArgs) -> Result<Settings> {
             concurrency,
             connect_timeout_secs,
             strict_host_keys: file.ssh.strict_host_keys.unwrap_or(false),
-            sudo_password: sudo_password(args.ask_sudo_password)?,
+            sudo_password: sudo_password(args.ask_sudo_password && runs_runbooks)?,
         },
         config_file,
         limit: limit(args.limit.as_deref())?,

@@ -14,34 +14,29 @@ use crate::ssh::host::Host;
 use crate::ssh::session::{ConnectRequest, Secret, pool};
 use crate::ssh::target::{Prefer, check_word, pick};
 
-/// How to connect: the options of `ssh::connect`, which `ssh::group` and
-/// `ssh::rollout` take too.
-pub const CONNECT_OPTIONS: &[&str] = &[
-    "user",
-    "port",
-    "key",
-    "jump",
-    "address",
-    "strict_host_keys",
-    "connect_timeout",
-    "sudo_password",
-];
+/// The options of `ssh::connect` (how to connect), followed by `more`: the
+/// options of `ssh::group` and `ssh::rollout` that take them too.
+macro_rules! connect_options {
+    ($($more:literal),* $(,)?) => {
+        &[
+            "user",
+            "port",
+            "key",
+            "jump",
+            "address",
+            "strict_host_keys",
+            "connect_timeout",
+            "sudo_password",
+            $($more),*
+        ]
+    };
+}
+pub(crate) use connect_options;
+
+pub const CONNECT_OPTIONS: &[&str] = connect_options!();
 /// The options of `ssh::group`: how to connect, how many hosts at once, and
 /// the waves (see waves.rs).
-pub const GROUP_OPTIONS: &[&str] = &[
-    "user",
-    "port",
-    "key",
-    "jump",
-    "address",
-    "strict_host_keys",
-    "connect_timeout",
-    "sudo_password",
-    "concurrency",
-    "batch",
-    "max_fail",
-    "pause",
-];
+pub const GROUP_OPTIONS: &[&str] = connect_options!("concurrency", "batch", "max_fail", "pause");
 
 /// Connection options with opsh.toml's `[ssh]` defaults applied.
 #[derive(Debug, Clone)]

@@ -21,29 +21,16 @@ use crate::core::journal::{HostOutcome, Status};
 use crate::core::options::{Options, RhaiResult, runtime_error};
 use crate::core::planned::is_planned;
 use crate::core::prompt::on_behalf_of;
-use crate::ssh::connect::ConnectOptions;
+use crate::ssh::connect::{ConnectOptions, connect_options};
 use crate::ssh::group::{State, Tracker, concurrency, members};
 use crate::ssh::host::Host;
 use crate::ssh::outcome::{self, shown};
 use crate::ssh::session::{ConnectRequest, pool};
 use crate::ssh::waves::Waves;
 
-pub const ROLLOUT_OPTIONS: &[&str] = &[
-    "user",
-    "port",
-    "key",
-    "jump",
-    "address",
-    "strict_host_keys",
-    "connect_timeout",
-    "sudo_password",
-    "concurrency",
-    "batch",
-    "max_fail",
-    "pause",
-    "warn",
-    "name",
-];
+/// A group's options, `warn` and `name` (the summary line's label).
+pub const ROLLOUT_OPTIONS: &[&str] =
+    connect_options!("concurrency", "batch", "max_fail", "pause", "warn", "name");
 
 /// The stack of each host's thread: a closure's script may nest deeply,
 /// as the runbook's own thread allows (reserved, not used up front).

@@ -413,15 +413,7 @@ fn ctrl_c_stops_a_rollout_and_ends_its_remote_commands() {
     let out = running.finish();
     let _ = std::fs::remove_file(&command);
     out.code(130).stderr_lacks("not reached");
-    for file in &files {
-        let pid: i32 = std::fs::read_to_string(file)
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("pid number");
-        common::wait_gone(pid, "a remote sleep Ctrl-C should have ended");
-        let _ = std::fs::remove_file(file);
-    }
+    common::wait_pid_files_gone(&files, "a remote sleep Ctrl-C should have ended");
 }
 
 #[test]

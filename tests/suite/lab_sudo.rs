@@ -236,3 +236,19 @@ fn with_a_password_a_sudo_that_does_not_ask_still_gets_the_input() {
     out.code(0).stdout_has("piped\n");
     assert_eq!(written.expect("the file sudo wrote"), "as root\n");
 }
+
+#[test]
+fn commands_that_run_no_runbook_never_ask_for_the_sudo_password() {
+    // With nothing on stdin an asking opsh would fail: no password given.
+    for args in [
+        &["doc", "confirm", "--ask-sudo-password"][..],
+        &["check", "r.rhai", "--ask-sudo-password"],
+        &["list", "r.rhai", "--ask-sudo-password"],
+    ] {
+        let out = Test::new()
+            .file("r.rhai", "/// Says hi.\nfn main() { print(\"hi\"); }\n")
+            .args(args)
+            .run();
+        out.code(0).stderr_lacks("sudo password");
+    }
+}

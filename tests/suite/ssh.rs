@@ -476,15 +476,7 @@ fn ctrl_c_stops_a_group_and_ends_remote_commands() {
         "{shown}"
     );
     assert!(!shown.contains("not reached"), "{shown}");
-    for file in &files {
-        let pid: i32 = std::fs::read_to_string(file)
-            .expect("pid")
-            .trim()
-            .parse()
-            .expect("pid number");
-        common::wait_gone(pid, "a remote sleep Ctrl-C should have ended");
-        let _ = std::fs::remove_file(file);
-    }
+    common::wait_pid_files_gone(&files, "a remote sleep Ctrl-C should have ended");
 }
 
 #[test]

@@ -272,6 +272,21 @@ pub fn wait_gone(pid: i32, what: &str) {
     });
 }
 
+/// Each of `files` holds the pid of a remote command a test started: wait
+/// (bounded) until each has ended, and remove the files.
+pub fn wait_pid_files_gone<P: AsRef<Path>>(files: &[P], what: &str) {
+    for file in files {
+        let file = file.as_ref();
+        let pid: i32 = std::fs::read_to_string(file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid number");
+        wait_gone(pid, what);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
 impl Outcome {
     /// `commands_on`, for a run whose journal is in `state` (XDG_STATE_HOME).
     pub fn commands_on_in(&self, state: &Path, target: &str) -> Vec<String> {

@@ -53,38 +53,30 @@ pub struct Running {
 impl Test {
     /// Start opsh (stdin empty) without waiting for it.
     pub fn spawn(self) -> Running {
-        let mut child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start opsh");
-        let stdout = Collected::start(child.stdout.take().expect("stdout pipe"));
-        let stderr = Collected::start(child.stderr.take().expect("stderr pipe"));
-        Running {
-            child,
-            stdout,
-            stderr,
-            dir: self.dir,
-        }
+        self.start(None)
     }
-}
 
-impl Test {
     /// Start opsh with `input` on its stdin (then closed), without waiting.
     pub fn spawn_with_stdin(self, input: &str) -> Running {
+        self.start(Some(input))
+    }
+
+    fn start(self, input: Option<&str>) -> Running {
         use std::io::Write;
         let mut child = self
             .command()
-            .stdin(Stdio::piped())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start opsh");
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
-        drop(pipe);
+        if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
         let stdout = Collected::start(child.stdout.take().expect("stdout pipe"));
         let stderr = Collected::start(child.stderr.take().expect("stderr pipe"));
         Running {
