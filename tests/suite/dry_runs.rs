@@ -10,15 +10,11 @@ use std::time::Duration;
 
 use crate::common::lab::{lab, unique};
 use crate::common::records::{Record, RecordsMark};
-use crate::common::{HANG, Outcome, Test};
+use crate::common::{HANG, Outcome, Test, repo};
 
 /// A real run that builds a cluster: far more than it needs; reaching it
 /// means it hangs.
 const BUILD_HANG: Duration = Duration::from_secs(600);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `opsh ARGS` from the repository root, killed (and reported as hung) at
 /// `limit`. A dry run sits through no wait (an instance state, a planned

@@ -9,15 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::Test;
 use crate::common::lab::{lab, unique};
+use crate::common::{Test, repo};
 
 /// Long enough that only a hang reaches it: git and pip must fail at once.
 const HANG: Duration = Duration::from_secs(300);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn lab_root() -> PathBuf {
     PathBuf::from(lab().var("OPSH_LAB_DIR"))

@@ -9,12 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::common;
-use crate::common::Test;
 use crate::common::lab::{lab, unique};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::common::{Test, repo};
 
 /// `opsh run FILE FUNCTION ARGS...` from the repository root.
 fn runbook(file: &str, function: &str, args: &[&str]) -> common::Outcome {

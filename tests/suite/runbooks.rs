@@ -5,15 +5,11 @@
 use std::path::PathBuf;
 
 use crate::common;
-use crate::common::Test;
 use crate::common::lab::{lab, unique};
+use crate::common::{Test, repo};
 
 /// The password the runbooks give the db role (SHOP_DB_PASSWORD).
 const DB_PASSWORD: &str = "pw-for-the-lab's \"db\" role";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `opsh run` of a repository runbook, from the repository root; the
 /// Outcome's directory is the run's HOME, with its journal (`commands_on`).

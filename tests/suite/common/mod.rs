@@ -272,6 +272,11 @@ pub fn wait_gone(pid: i32, what: &str) {
     });
 }
 
+/// The repository's root: where runbooks/, stdlib/ and scripts/ are.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// Each of `files` holds the pid of a remote command a test started: wait
 /// (bounded) until each has ended, and remove the files.
 pub fn wait_pid_files_gone<P: AsRef<Path>>(files: &[P], what: &str) {
